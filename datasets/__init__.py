@@ -1,0 +1,1 @@
+"""TFDS builders for the micro-expression corpora (installed as `me_fomm_datasets`)."""

@@ -1,0 +1,1 @@
+"""Experiment configs and launchers (installed as `me_fomm_experiments`)."""
