@@ -1,0 +1,221 @@
+"""Grain pipelines: batches of (source, driving) frame pairs for training, whole clips for
+generation and evaluation.
+
+Pairs follow FOMM's training (Siarohin et al. 2019): each example is one clip, two of its
+frames drawn at random serve as source and driving, and the model learns to warp one into
+the other. The clip's onset-frame landmarks ride along because the seed model computes its
+facial prior on the onset frame for both passes.
+
+The pair pipeline is a `grain.MapDataset`: this host's shard of the clips
+(`[shard_index::shard_count]`), shuffled per epoch from `seed`, repeated, a seeded random
+map per element (frame choice, flips, colour) and a batch. Every random draw depends only on
+(seed, element index), so order and content are deterministic for a seed, and the iterator's
+state (`get_state()`/`set_state()`) is a small dict that the checkpoint stores as `data_iter`.
+Batches are NumPy, ready for `jax.device_put` onto a mesh (leading axis = per-host batch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterator
+
+import cv2
+import grain
+import numpy as np
+
+from me_fomm.data import augment as A
+from me_fomm_datasets.common import preprocess as P
+
+
+def _decode(data: bytes, size: int | None) -> np.ndarray:
+  img = P.decode_png(data)
+  if size is not None and img.shape[0] != size:
+    img = P.resize(img, size)
+  return img
+
+
+def _scale_landmarks(lm: np.ndarray, stored: int, size: int | None) -> np.ndarray:
+  lm = np.asarray(lm, np.float32)
+  if size is None or size == stored:
+    return lm
+  return P.rescale_points(lm, stored, size)
+
+
+def _check_clip(clip: dict) -> int:
+  n = len(clip["frames"])
+  if n < 1 or len(clip["landmarks"]) != n:
+    raise ValueError(f"clip {clip.get('clip_id', '?')}: {n} frames but "
+                     f"{len(clip['landmarks'])} landmark sets; rebuild the dataset.")
+  return n
+
+
+@dataclasses.dataclass
+class PairTransform:
+  """Clip dict + rng -> one training pair (see module doc). Picklable for Grain workers."""
+
+  augment: A.AugmentConfig
+  image_size: int | None = None
+
+  def __call__(self, clip: dict, rng: np.random.Generator) -> dict:
+    n = _check_clip(clip)
+    i, j = (rng.choice(n, size=2, replace=False) if n > 1 else (0, 0))
+    cfg = self.augment
+    if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
+      i, j = j, i  # a reversed clip: the same two frames in the other order
+    raw = [P.decode_png(clip["frames"][i]), P.decode_png(clip["frames"][j])]
+    stored = raw[0].shape[0]
+    size = self.image_size or stored
+    frames = np.stack([P.resize(f, size) for f in raw])
+    lm_all = np.asarray(clip["landmarks"], np.float32)
+    lms = _scale_landmarks(np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]),
+                           stored, size)
+    if cfg.flip_prob and rng.uniform() < cfg.flip_prob:
+      frames, lms = A.hflip(frames, lms)
+    out = frames.astype(np.float32) * np.float32(1.0 / 255.0)
+    if cfg.colour:
+      out = A.apply_colour(out, A.sample_colour(rng, cfg))
+    return {
+        "source": out[0],
+        "driving": out[1],
+        "source_landmarks": lms[0],
+        "driving_landmarks": lms[1],
+        "onset_landmarks": lms[2],
+        "label": np.int32(clip["label"]),
+        "frame_indices": np.asarray([i, j], np.int32),
+    }
+
+
+class PairLoader:
+  """Iterator of pair batches with checkpointable state; wraps a Grain dataset iterator."""
+
+  def __init__(self, dataset, batch_size: int):
+    self._dataset = dataset
+    self._iter = iter(dataset)
+    self.batch_size = batch_size
+
+  def __iter__(self) -> "PairLoader":
+    return self
+
+  def __next__(self) -> dict:
+    return next(self._iter)
+
+  def get_state(self) -> dict:
+    return self._iter.get_state()
+
+  def set_state(self, state: dict) -> None:
+    self._iter.set_state(state)
+
+
+def _shard(ds: grain.MapDataset, n: int, shard_index: int, shard_count: int) -> grain.MapDataset:
+  if shard_count < 1 or not 0 <= shard_index < shard_count:
+    raise ValueError(f"shard_index must be in [0, shard_count) and shard_count >= 1; got "
+                     f"shard_index={shard_index}, shard_count={shard_count}.")
+  if n < shard_count:
+    raise ValueError(f"{n} clips cannot be split over {shard_count} hosts; use fewer hosts "
+                     "or a larger dataset.")
+  return ds[shard_index::shard_count] if shard_count > 1 else ds
+
+
+def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
+                shard_count: int = 1, augment: A.AugmentConfig | bool = True,
+                image_size: int | None = None, num_epochs: int | None = None,
+                drop_remainder: bool = True, worker_count: int = 0,
+                worker_buffer_size: int = 2, read_threads: int | None = None) -> PairLoader:
+  """Batches of {'source', 'driving': (B,S,S,3) float32 in [0,1]; 'source_landmarks',
+  'driving_landmarks', 'onset_landmarks': (B,68,2) float32 px; 'label': (B,) int32;
+  'frame_indices': (B,2) int32}.
+
+  Args:
+    source: random-access clips (`me_fomm.data.sources.load`), or any sequence of clip dicts.
+    batch_size: examples per batch on this host.
+    seed: order, frame choice and augmentation are a function of the seed (and the shard).
+    shard_index, shard_count: this host's part (`jax.process_index()`, `jax.process_count()`).
+    augment: True for FOMM's defaults, False for none, or an `AugmentConfig`.
+    image_size: resize decoded frames (and landmarks) to this size; None keeps the stored size.
+    num_epochs: None repeats forever.
+    worker_count: >0 decodes in that many Grain worker processes.
+    read_threads: threads that prefetch elements in each process (Grain's default when None;
+      0 computes each batch on demand in the calling thread, as the benchmark does).
+  """
+  if batch_size < 1:
+    raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
+  n = len(source)
+  if n == 0:
+    raise ValueError("pair_loader: the source has no clips.")
+  if augment is True:
+    augment = A.AugmentConfig()
+  elif augment is False or augment is None:
+    augment = A.AugmentConfig.none()
+  ds = grain.MapDataset.source(source)
+  ds = _shard(ds, n, shard_index, shard_count)
+  per_host = len(ds)
+  if drop_remainder and num_epochs is not None and per_host * num_epochs < batch_size:
+    raise ValueError(f"{per_host} clips x {num_epochs} epochs make no full batch of "
+                     f"{batch_size}; lower batch_size or pass drop_remainder=False.")
+  ds = ds.shuffle(seed=seed).repeat(num_epochs)
+  ds = ds.random_map(PairTransform(augment, image_size), seed=seed)
+  ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+  read = None if read_threads is None else grain.ReadOptions(
+      num_threads=read_threads, prefetch_buffer_size=0 if read_threads == 0 else 2 * batch_size)
+  it_ds = ds.to_iter_dataset(read) if read is not None else ds.to_iter_dataset()
+  if worker_count > 0:
+    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
+        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
+  return PairLoader(it_ds, batch_size)
+
+
+def decode_clip(clip: dict, image_size: int | None = None, key: str = "frames",
+                landmarks_key: str = "landmarks") -> tuple[np.ndarray, np.ndarray]:
+  """((T,S,S,3) float32 [0,1], (T,68,2) float32 px) of a stored clip (or its ground truth)."""
+  frames = np.stack([_decode(f, image_size) for f in clip[key]])
+  stored = P.decode_png(clip[key][0]).shape[0]
+  lms = _scale_landmarks(clip[landmarks_key], stored, image_size)
+  return frames.astype(np.float32) / np.float32(255.0), lms
+
+
+def clip_iterator(source, image_size: int | None = None, shard_index: int = 0,
+                  shard_count: int = 1, indices=None,
+                  augment: A.AugmentConfig | None = None, seed: int = 0) -> Iterator[dict]:
+  """Whole decoded clips in source order (this host's shard), for generation and evaluation.
+
+  Yields the clip's metadata plus 'frames' (T,S,S,3) float32 in [0,1], 'landmarks'
+  (T,68,2) px and, for synthetic_me, 'ground_truth_frames'/'ground_truth_landmarks'.
+  An `augment` config applies one flip/time-flip/colour draw per clip (seeded by index).
+  """
+  n = len(source)
+  order = list(range(n)) if indices is None else [int(i) for i in indices]
+  if shard_count < 1 or not 0 <= shard_index < shard_count:
+    raise ValueError(f"bad shard {shard_index} of {shard_count}.")
+  for k in order[shard_index::shard_count]:
+    clip = dict(source[k])
+    _check_clip(clip)
+    frames, lms = decode_clip(clip, image_size)
+    out = {key: v for key, v in clip.items()
+           if key not in ("frames", "landmarks", "ground_truth_frames", "ground_truth_landmarks")}
+    onset, offset = int(clip["onset"]), int(clip["offset"])
+    if "ground_truth_frames" in clip:
+      gt, gt_lms = decode_clip(clip, image_size, "ground_truth_frames", "ground_truth_landmarks")
+    if augment is not None:
+      rng = np.random.default_rng([seed, k])
+      if augment.time_flip_prob and rng.uniform() < augment.time_flip_prob:
+        t = len(frames) - 1
+        frames, lms = frames[::-1], lms[::-1]
+        onset, offset = t - offset, t - onset
+        out["apex"] = t - int(clip["apex"])
+        if "ground_truth_frames" in clip:
+          gt, gt_lms = gt[::-1], gt_lms[::-1]
+      if augment.flip_prob and rng.uniform() < augment.flip_prob:
+        frames, lms = A.hflip(frames, lms)
+        if "ground_truth_frames" in clip:
+          gt, gt_lms = A.hflip(gt, gt_lms)
+      if augment.colour:
+        p = A.sample_colour(rng, augment)
+        frames = A.apply_colour(frames, p)
+        if "ground_truth_frames" in clip:
+          gt = A.apply_colour(gt, p)
+    out.update(frames=np.ascontiguousarray(frames), landmarks=np.ascontiguousarray(lms),
+               onset=onset, offset=offset, index=k)
+    if "ground_truth_frames" in clip:
+      out.update(ground_truth_frames=np.ascontiguousarray(gt),
+                 ground_truth_landmarks=np.ascontiguousarray(gt_lms))
+    yield out

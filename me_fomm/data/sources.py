@@ -1,0 +1,147 @@
+"""Random-access sources of clips from the TFDS datasets built in `datasets/`.
+
+`load(name, data_dir, split)` imports the builder module (which registers it with TFDS),
+picks the config and returns a Grain-compatible random-access source (`len`, `[i]`) of clip
+dicts. Text fields come back as `str`, `label` as an int index into `LABELS`.
+
+Names: 'casme2', 'samm', 'smic/hs' (also vis, nir), 'megc', 'synthetic_me' (variants small,
+demo, full: 'synthetic_me/small'), 'custom'. A full config name also works
+('smic/hs_64', 'synthetic_me/demo_128'). `image_size`/`grayscale` pick the config's
+resolution and colour when the name gives only the variant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any, Sequence
+
+from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import features as F
+
+LABELS = F.LABELS
+
+# name -> (module, class, default variant)
+BUILDERS = {
+    "casme2": ("me_fomm_datasets.casme2.casme2_dataset_builder", "Casme2", ""),
+    "samm": ("me_fomm_datasets.samm.samm_dataset_builder", "Samm", ""),
+    "smic": ("me_fomm_datasets.smic.smic_dataset_builder", "Smic", "hs"),
+    "megc": ("me_fomm_datasets.megc.megc_dataset_builder", "Megc", ""),
+    "synthetic_me": ("me_fomm_datasets.synthetic_me.synthetic_me_dataset_builder",
+                     "SyntheticMe", "demo"),
+    "custom": ("me_fomm_datasets.custom.custom_dataset_builder", "Custom", ""),
+}
+_TEXT = ("subject", "clip_id", "corpus", "emotion", "action_units", "identity",
+         "ground_truth_identity")
+
+
+def builder_class(name: str):
+  base = name.split("/")[0]
+  if base not in BUILDERS:
+    raise ValueError(f"unknown dataset {name!r}; known: {sorted(BUILDERS)} "
+                     "(SMIC as smic/hs, smic/vis or smic/nir).")
+  module, cls, _ = BUILDERS[base]
+  return getattr(importlib.import_module(module), cls)
+
+
+def resolve_config(name: str, image_size: int | None = None, grayscale: bool | None = None,
+                   margin: float | None = None):
+  """The builder config (a name in BUILDER_CONFIGS, or a new ClipConfig) for a dataset name."""
+  base, _, rest = name.partition("/")
+  cls = builder_class(base)
+  known = {c.name: c for c in cls.BUILDER_CONFIGS}
+  if rest in known and image_size is None and grayscale is None and margin is None:
+    return known[rest]
+  default = known[cls.DEFAULT_CONFIG_NAME] if getattr(cls, "DEFAULT_CONFIG_NAME", None) \
+      else cls.BUILDER_CONFIGS[0]
+  variant = rest or BUILDERS[base][2]
+  if rest in known:  # a full config name plus overrides
+    default, variant = known[rest], known[rest].variant
+  res = int(image_size) if image_size is not None else default.resolution
+  gray = bool(grayscale) if grayscale is not None else default.grayscale
+  if base == "synthetic_me":
+    from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
+    kw = {} if margin is None else {"margin": margin}
+    cfg = S.synthetic_config(variant or "demo", res, gray, **kw)
+  else:
+    valid = sorted({c.variant for c in cls.BUILDER_CONFIGS if c.variant})
+    if valid and variant not in valid:
+      raise ValueError(f"{base}: unknown config {rest!r}; variants: {valid}, configs: "
+                       f"{sorted(known)}.")
+    if not valid and rest and rest not in known:
+      raise ValueError(f"{base}: unknown config {rest!r}; configs: {sorted(known)}.")
+    cfg = B.make_config(variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin)
+  return known.get(cfg.name, cfg)
+
+
+def builder(name: str, data_dir: str, image_size: int | None = None,
+            grayscale: bool | None = None, margin: float | None = None, **kwargs: Any):
+  """The TFDS builder of a dataset name (not built yet necessarily)."""
+  cls = builder_class(name)
+  config = resolve_config(name, image_size, grayscale, margin)
+  return cls(data_dir=os.fspath(data_dir), config=config, **kwargs)
+
+
+class ClipSource:
+  """Grain random-access source of clip dicts (str text fields) over a TFDS data source."""
+
+  def __init__(self, data_source, name: str = "", split: str = ""):
+    self._source = data_source
+    self.name, self.split = name, split
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, index: int) -> dict:
+    record = dict(self._source[int(index)])
+    for key in _TEXT:
+      if key in record and isinstance(record[key], bytes):
+        record[key] = record[key].decode("utf-8")
+    return record
+
+  def __repr__(self) -> str:
+    return f"ClipSource({self.name!r}, split={self.split!r}, clips={len(self)})"
+
+
+class Subset:
+  """A source restricted to some indices (e.g. one leave-one-subject-out fold)."""
+
+  def __init__(self, source, indices: Sequence[int]):
+    self._source, self.indices = source, [int(i) for i in indices]
+    n = len(source)
+    bad = [i for i in self.indices if not 0 <= i < n]
+    if bad:
+      raise IndexError(f"Subset: indices {bad[:5]} outside the source's {n} clips.")
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def __getitem__(self, index: int) -> dict:
+    return self._source[self.indices[int(index)]]
+
+
+def load(name: str, data_dir: str, split: str = "train", image_size: int | None = None,
+         grayscale: bool | None = None, margin: float | None = None) -> ClipSource:
+  """A random-access source of the clips of a built dataset split."""
+  b = builder(name, data_dir, image_size, grayscale, margin)
+  if not b.is_prepared():
+    raise FileNotFoundError(
+        f"dataset {b.name}/{b.builder_config.name} is not built in {data_dir} (no "
+        f"{b.data_dir}). Build it first: me-fomm prepare --dataset={name} "
+        f"--data_dir={data_dir}" + (f" --image_size={image_size}" if image_size else "")
+        + ("" if b.name == "synthetic_me" else " --manual_dir=<the downloaded corpus>"))
+  splits = list(b.info.splits.keys())
+  if split not in splits:
+    raise ValueError(f"dataset {b.name}/{b.builder_config.name} has splits {splits}, "
+                     f"not {split!r}.")
+  return ClipSource(b.as_data_source(split), f"{b.name}/{b.builder_config.name}", split)
+
+
+def metadata(source) -> list[dict]:
+  """Per-clip metadata (subject, clip_id, corpus, label, ...) without keeping frames."""
+  keys = _TEXT + ("label", "onset", "apex", "offset")
+  out = []
+  for i in range(len(source)):
+    rec = source[i]
+    out.append({k: rec[k] for k in keys if k in rec})
+  return out
