@@ -1,0 +1,95 @@
+"""Training-step throughput: pairs/s, step time, compile time, peak memory, FLOPs.
+
+Measures the compiled sharded step of `me_fomm.train.step` on a synthetic batch already on the
+devices (the input pipeline has its own benchmark, --what=data), so the figure is the model's.
+"""
+
+from __future__ import annotations
+
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.run import compiled_flops, peak_memory, time_steps
+
+
+def synthetic_landmarks(batch: int, image_size: int, rng: np.random.Generator) -> np.ndarray:
+    """68 dlib-ordered points of a rough frontal face, jittered: realistic AU keypoints for the
+    prior-keypoint models without reading a corpus."""
+    t = np.linspace(0, 1, 17)
+    jaw = np.stack([0.15 + 0.7 * t, 0.45 + 0.4 * np.sin(np.pi * t)], -1)
+    brow_r = np.stack([np.linspace(0.22, 0.44, 5), 0.36 - 0.03 * np.sin(np.pi * np.linspace(0, 1, 5))], -1)
+    brow_l = brow_r * [-1, 1] + [1, 0]
+    nose_bridge = np.stack([np.full(4, 0.5), np.linspace(0.42, 0.58, 4)], -1)
+    nose_bottom = np.stack([np.linspace(0.43, 0.57, 5), 0.62 + 0.02 * np.sin(np.pi * np.linspace(0, 1, 5))], -1)
+    a = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    eye_r = np.stack([0.35 - 0.06 * np.cos(a), 0.44 - 0.02 * np.sin(a)], -1)
+    eye_l = np.stack([0.65 - 0.06 * np.cos(a), 0.44 - 0.02 * np.sin(a)], -1)
+    b = np.linspace(0, 2 * np.pi, 12, endpoint=False)
+    mouth_out = np.stack([0.5 - 0.12 * np.cos(b), 0.74 - 0.04 * np.sin(b)], -1)
+    c = np.linspace(0, 2 * np.pi, 8, endpoint=False)
+    mouth_in = np.stack([0.5 - 0.08 * np.cos(c), 0.74 - 0.015 * np.sin(c)], -1)
+    face = np.concatenate([jaw, brow_r, brow_l, nose_bridge, nose_bottom, eye_r, eye_l, mouth_out,
+                           mouth_in])
+    face = face[None] + rng.normal(0, 0.005, (batch, 68, 2))
+    return (face * (image_size - 1)).astype(np.float32)
+
+
+def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    lm = synthetic_landmarks(batch, image_size, rng)
+    return {"source": rng.random((batch, image_size, image_size, 3), np.float32),
+            "driving": rng.random((batch, image_size, image_size, 3), np.float32),
+            "source_landmarks": lm, "driving_landmarks": lm + rng.normal(0, 0.5, lm.shape).astype(np.float32),
+            "onset_landmarks": lm}
+
+
+def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) -> list[dict]:
+    from me_fomm import model as model_lib
+    from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib
+
+    config = config.copy_and_resolve_references()
+    config.batch_size = batch
+    mesh = mesh_lib.make_mesh()
+    mesh_lib.check_batch_divisible(batch, mesh)
+    repl = mesh_lib.replicated(mesh)
+    models = model_lib.build_models(config.model)
+    optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
+
+    def init():
+        v = model_lib.init_variables(models, config.model, jax.random.PRNGKey(0))
+        return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
+
+    state = jax.jit(init, out_shardings=repl)()
+    vgg = None
+    if any(config.loss.perceptual):
+        vgg = jax.device_put(losses.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"],
+                             repl)
+    data = jax.device_put(synthetic_batch(batch, config.model.image_size),
+                          mesh_lib.batch_sharded(mesh))
+    step = step_lib.jit_train_step(step_lib.make_train_step(models, config.model, config, optimizers),
+                                   mesh)
+    t = time.perf_counter()
+    compiled = step.lower(state, data, vgg).compile()
+    compile_s = time.perf_counter() - t
+    flops = compiled_flops(compiled)
+
+    box = {"state": state}
+
+    def call():
+        box["state"], metrics = compiled(box["state"], data, vgg)
+        return metrics["loss"]
+
+    timing = time_steps(call, steps, repeats, warmup)
+    step_s = timing["step_time_s"]
+    row = {"figure": batch / step_s, "unit": "pairs/s", "step_time_s": step_s,
+           "compile_time_s": compile_s, "dtype": config.model.dtype,
+           "image_size": config.model.image_size, "gan": config.loss.generator_gan > 0,
+           **peak_memory(compiled)}
+    if flops is not None:
+        # Under SPMD the cost analysis is of one device's program; the step's total is n times it.
+        total = flops * jax.device_count()
+        row.update(model_flops_per_step=total, achieved_tflops_per_s=total / step_s / 1e12)
+    return [row]
