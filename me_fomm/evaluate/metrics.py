@@ -202,6 +202,12 @@ class FaceAnalyzer:
         lms = np.full((t, 68, 2), np.nan, np.float32)
         desc = np.full((t, 128), np.nan, np.float32) if descriptors else None
         for i in range(t):
+            if i and np.array_equal(frames[i], frames[i - 1]):
+                # A repeated frame (the copy-the-target baseline) has the same answer; dlib is deterministic.
+                lms[i] = lms[i - 1]
+                if descriptors:
+                    desc[i] = desc[i - 1]
+                continue
             frame = to_rgb_uint8(frames[i])
             big, scale = self._upscaled(frame)
             faces = self.detector.faces(big)

@@ -45,6 +45,8 @@ class Clip:
       apex: index of the apex frame, or None when unknown.
       label: emotion class name when known (corpus clips), else None.
       ground_truth: optional uint8 (T, H, W, 3): the same motion on another identity (synthetic_me).
+      ground_truth_landmarks: optional (T, 68, 2) landmarks of `ground_truth` (synthetic_me: exact).
+      corpus, clip_id: where a corpus clip came from ('' for files).
     """
 
     frames: np.ndarray
@@ -55,6 +57,9 @@ class Clip:
     apex: int | None = None
     label: str | None = None
     ground_truth: np.ndarray | None = None
+    ground_truth_landmarks: np.ndarray | None = None
+    corpus: str = ""
+    clip_id: str = ""
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -216,20 +221,28 @@ def clip_from_record(record: dict) -> Clip:
     frames = decode_frames(record["frames"])
     subject = _as_str(record.get("subject", ""))
     clip_id = _as_str(record.get("clip_id", ""))
-    name = f"{subject}_{clip_id}" if subject else clip_id
+    # Some corpora's ids already carry the subject (CASME II: 'sub01/EP02_01f').
+    name = clip_id if not subject or clip_id.startswith(subject) else f"{subject}_{clip_id}"
     gt = record.get("ground_truth_frames")
     label = record.get("label")
-    if label is not None and not isinstance(label, (str, bytes, np.ndarray)):
-        label = int(label)
+    if label is not None and not isinstance(label, (str, bytes)):
+        # Stored as an index into the class names (DESIGN.md: negative/positive/surprise/other).
+        from me_fomm_datasets.common.features import LABELS
+
+        label = LABELS[int(label)]
+    gt_lms = record.get("ground_truth_landmarks")
     return Clip(
         frames=frames,
         fps=float(record.get("fps", 25.0) or 25.0),
         name=name.replace("/", "_"),
+        corpus=_as_str(record.get("corpus", "")),
+        clip_id=clip_id,
         landmarks=np.asarray(record["landmarks"], np.float32) if record.get("landmarks") is not None else None,
         onset=int(record.get("onset", 0)),
         apex=int(record["apex"]) if record.get("apex") is not None else None,
         label=_as_str(label) if label is not None else None,
         ground_truth=decode_frames(gt) if gt is not None and len(gt) else None,
+        ground_truth_landmarks=None if gt_lms is None else np.asarray(gt_lms, np.float32),
     )
 
 
