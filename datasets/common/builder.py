@@ -137,10 +137,23 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   # -- shared
   @property
   def detector(self):
+    """Whole-frame detector (upsample 1: faces down to about 40 px)."""
     if self._detector is None:
       from me_fomm.prior.landmarks import LandmarkDetector  # dlib models load lazily
-      self._detector = LandmarkDetector()
+      self._detector = LandmarkDetector(upsample=1)
     return self._detector
+
+  @property
+  def crop_detector(self):
+    """Detector for crops resized to >= 256 px, where the face is >= 150 px: no upsampling
+    needed, which makes per-frame detection about 4x faster."""
+    if getattr(self, "_crop_detector", None) is None:
+      from me_fomm.prior.landmarks import LandmarkDetector
+      if type(self.detector) is LandmarkDetector:
+        self._crop_detector = LandmarkDetector(upsample=0)
+      else:  # an injected detector (tests) is used as given
+        self._crop_detector = self.detector
+    return self._crop_detector
 
   @property
   def process_options(self) -> P.ProcessOptions:
@@ -176,7 +189,8 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
         first.setdefault(spec.clip_id, spec.where)
 
   def _process(self, spec: P.ClipSpec) -> dict:
-    return P.process_clip(spec, self.detector, self.process_options)
+    return P.process_clip(spec, self.detector, self.process_options,
+                          crop_detector=self.crop_detector)
 
   def _generate_examples(self, split: str, specs: list):
     items = specs

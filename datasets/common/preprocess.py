@@ -111,10 +111,12 @@ def to_gray3(frame: np.ndarray) -> np.ndarray:
 
 
 def square_box(box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
-  """Square (x0, y0, x1, y1) around a face box, grown by `margin` of its side on every side.
+  """Square (x0, y0, x1, y1) around a face box, grown by `margin` of its side on every side
+  (the same side as the prior's `crop_box`: longer face side x (1 + 2 margin)).
 
-  Not clipped to the frame: `crop_region` pads with edge pixels instead, so that a face near
-  the border stays centred and keeps its scale.
+  Not shifted or clipped to the frame: `crop_region` pads with edge pixels instead, so a face
+  near the border stays centred and keeps its scale; `me_fomm.generate.target` crops target
+  faces with the same two functions, so training and generation see faces framed alike.
   """
   x0, y0, x1, y1 = (float(v) for v in box)
   side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)
@@ -123,7 +125,8 @@ def square_box(box: Sequence[float], margin: float) -> tuple[float, float, float
 
 
 def crop_region(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
-  """The pixels of integer-rounded `box`, padded by edge replication where it leaves the frame."""
+  """The pixels of integer-rounded `box`, padded by edge replication where it leaves the frame
+  (a face larger than the frame, or a box from elsewhere)."""
   x0, y0, x1, y1 = (int(round(v)) for v in box)
   h, w = frame.shape[:2]
   pad = max(0, -x0, -y0, x1 - w, y1 - h)
@@ -218,17 +221,36 @@ def _landmarks_in_region(detector, region: np.ndarray, out_size: int) -> np.ndar
 
 
 def process_clip(spec: ClipSpec, detector, options: ProcessOptions,
-                 read: Callable[[str, str], np.ndarray] = read_frame) -> dict:
-  """A clip example (features.clip_features layout) from a ClipSpec. Raises ClipError."""
+                 read: Callable[[str, str], np.ndarray] = read_frame,
+                 crop_detector=None) -> dict:
+  """A clip example (features.clip_features layout) from a ClipSpec. Raises ClipError.
+
+  `detector` searches whole frames (small faces: upsampling helps); `crop_detector`
+  (default: `detector`) searches the crops, where the face fills most of the image.
+  """
+  crop_detector = crop_detector or detector
   if spec.problem:
     raise ClipError(spec.problem)
   if not spec.frame_paths:
     raise ClipError(f"clip {spec.clip_id} ({spec.where}): its folder holds no frames.")
   frames = [read(p, spec.clip_id) for p in spec.frame_paths]
+  return process_frames(spec, frames, detector, options, crop_detector)
+
+
+def process_frames(spec: ClipSpec, frames: list, detector, options: ProcessOptions,
+                   crop_detector=None) -> dict:
+  """`process_clip` on frames already in memory (uint8 RGB), e.g. decoded from a video."""
+  crop_detector = crop_detector or detector
+  if not frames:
+    raise ClipError(f"clip {spec.clip_id} ({spec.where}): no frames.")
+  if len(spec.frame_numbers) != len(frames):
+    raise ClipError(f"clip {spec.clip_id}: {len(frames)} frames but {len(spec.frame_numbers)} "
+                    "frame numbers.")
+  where = os.path.dirname(spec.frame_paths[0]) if spec.frame_paths else spec.where
   shapes = {f.shape for f in frames}
   if len(shapes) > 1:
     raise ClipError(f"clip {spec.clip_id}: frames differ in size {sorted(shapes)}; "
-                    f"e.g. {spec.frame_paths[0]}. All frames of a clip must have one size.")
+                    f"({where}). All frames of a clip must have one size.")
   onset, apex, offset, estimated = phase_indices(spec)
 
   # Face on the onset frame, else on the frames nearest to it.
@@ -240,14 +262,14 @@ def process_clip(spec: ClipSpec, detector, options: ProcessOptions,
       break
   if box is None:
     raise ClipError(f"clip {spec.clip_id}: no face found in any of its {len(frames)} frames "
-                    f"(folder {os.path.dirname(spec.frame_paths[0])}).")
+                    f"({where}).")
   crop = square_box(box, options.margin)
   res = options.resolution
 
   out_frames, lms = [], []
   for frame in frames:
     region = crop_region(frame, crop)
-    lms.append(_landmarks_in_region(detector, region, res))
+    lms.append(_landmarks_in_region(crop_detector, region, res))
     small = resize(region, res)
     if options.grayscale:
       small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)  # 1-channel PNG, decoded to 3 channels
