@@ -1,0 +1,85 @@
+"""Occlusion-aware generator (FOMM Sec. 3.2, modules/generator.py), NHWC.
+
+Encode the source (7x7 same block, down blocks), warp the features with the dense motion's deformation,
+multiply by the occlusion map, decode (residual bottleneck, up blocks, 7x7 conv, sigmoid).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from me_fomm.model import dense_motion
+from me_fomm.model import geometry
+from me_fomm.model import layers
+
+Dtype = Any
+
+
+def deform_input(inp, deformation):
+  """Warp `inp` (B, H, W, C) by `deformation` (B, h, w, 2), bilinearly resized to H x W first if needed."""
+  h, w = inp.shape[1:3]
+  if deformation.shape[1:3] != (h, w):
+    deformation = geometry.resize_bilinear(deformation, (h, w))
+  return geometry.grid_sample(inp, deformation)
+
+
+class Bottleneck(nn.Module):
+  """The generator's residual bottleneck ('bottleneck.r0', 'bottleneck.r1', ... in the original)."""
+  num_blocks: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool):
+    for i in range(self.num_blocks):
+      x = layers.ResBlock2d(3, 1, self.dtype, name=f"r{i}")(x, train)
+    return x
+
+
+class OcclusionAwareGenerator(nn.Module):
+  """Source image + source/driving keypoints -> the driving frame's prediction (see DESIGN.md for the keys)."""
+  num_kp: int
+  num_channels: int = 3
+  block_expansion: int = 64
+  max_features: int = 512
+  num_down_blocks: int = 2
+  num_bottleneck_blocks: int = 6
+  estimate_occlusion_map: bool = True
+  dense_motion_params: Any = None  # dict(block_expansion, max_features, num_blocks, scale_factor)
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, source_image, kp_source, kp_driving, train: bool = False):
+    be, mf, nd = self.block_expansion, self.max_features, self.num_down_blocks
+    out = layers.SameBlock2d(be, 7, 3, self.dtype, name="first")(source_image, train)
+    for i in range(nd):
+      out = layers.DownBlock2d(min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}")(out, train)
+
+    output = {}
+    if self.dense_motion_params is not None:
+      dm = dense_motion.DenseMotionNetwork(
+          num_kp=self.num_kp, num_channels=self.num_channels,
+          estimate_occlusion_map=self.estimate_occlusion_map, dtype=self.dtype, name="dense_motion_network",
+          **dict(self.dense_motion_params))(source_image, kp_driving=kp_driving, kp_source=kp_source, train=train)
+      output["mask"] = dm["mask"]
+      output["sparse_deformed"] = dm["sparse_deformed"]
+      deformation = dm["deformation"]
+      output["deformation"] = deformation
+      out = deform_input(out, deformation)
+      if "occlusion_map" in dm:
+        occ = dm["occlusion_map"]
+        output["occlusion_map"] = occ
+        if occ.shape[1:3] != out.shape[1:3]:
+          occ = geometry.resize_bilinear(occ, out.shape[1:3])
+        out = out * occ.astype(out.dtype)
+      output["deformed"] = deform_input(source_image.astype(jnp.float32), deformation)
+
+    out = Bottleneck(self.num_bottleneck_blocks, self.dtype, name="bottleneck")(out, train)
+    for i in range(nd):
+      out = layers.UpBlock2d(min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}")(out, train)
+    out = layers.Conv2d(self.num_channels, 7, 3, dtype=self.dtype, name="final")(out)
+    output["prediction"] = jax.nn.sigmoid(out.astype(jnp.float32))
+    return output
