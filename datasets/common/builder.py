@@ -84,10 +84,12 @@ class BuildReport:
   skipped: list = dataclasses.field(default_factory=list)  # (split, clip_id, reason)
   frames: int = 0
   borrowed_frames: int = 0
+  notes: list = dataclasses.field(default_factory=list)  # e.g. clips a protocol leaves out
 
   def as_dict(self) -> dict:
     return {"written": dict(self.written), "skipped": [list(s) for s in self.skipped],
-            "frames": self.frames, "borrowed_frames": self.borrowed_frames}
+            "frames": self.frames, "borrowed_frames": self.borrowed_frames,
+            "notes": list(self.notes)}
 
   def summary(self) -> str:
     lines = [f"clips written: {sum(self.written.values())} "
@@ -95,6 +97,7 @@ class BuildReport:
              f"clips skipped: {len(self.skipped)}"]
     lines += [f"  [{split}] {clip}: {why}" for split, clip, why in self.skipped]
     lines.append(f"frames: {self.frames}, with a borrowed landmark: {self.borrowed_frames}")
+    lines += [f"note: {n}" for n in self.notes]
     return "\n".join(lines)
 
 

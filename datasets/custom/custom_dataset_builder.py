@@ -1,0 +1,145 @@
+"""custom: the user's own clips, with the same preprocessing as the corpora.
+
+The manual folder holds clips as video files (.mp4 .avi .mov .mkv .webm) or as folders of
+numbered frames (.jpg .png .bmp), either directly or one level down in a folder per subject:
+  <manual_dir>/alice/smile_01.mp4   <manual_dir>/alice/frown_02/0001.png ...
+  <manual_dir>/clip_03.mp4                       (subject = the clip's own name)
+An optional `<manual_dir>/clips.csv` annotates clips by their id (`subject/clip` or `clip`)
+with any of the columns clip_id, emotion, action_units, onset, apex, offset, fps (onset,
+apex, offset are frame indices from 0). Without it, onset is the first frame, offset the
+last and the apex their middle (flagged estimated); the label comes from the emotion.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import features as F
+from me_fomm_datasets.common import preprocess as P
+from me_fomm_datasets.common import sheets
+
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+INSTRUCTIONS = """\
+Put your clips (videos, or folders of numbered frames) in a folder, optionally one folder
+per subject, optionally with a clips.csv (clip_id, emotion, action_units, onset, apex,
+offset, fps), then run:
+  me-fomm prepare --dataset=custom --manual_dir=<folder> --data_dir=<data_dir>
+"""
+
+
+def _is_frame_folder(path: str) -> bool:
+  return os.path.isdir(path) and any(
+      os.path.splitext(n)[1].lower() in FRAME_EXTENSIONS for n in os.listdir(path))
+
+
+def _read_annotations(manual_dir: str) -> dict:
+  path = os.path.join(manual_dir, "clips.csv")
+  if not os.path.exists(path):
+    return {}
+  with open(path, newline="") as f:
+    reader = csv.DictReader(f)
+    if not reader.fieldnames or "clip_id" not in [sheets.norm(c) for c in reader.fieldnames]:
+      raise ValueError(f"{path}: needs a clip_id column; found {reader.fieldnames}.")
+    out = {}
+    for line, row in enumerate(reader, start=2):
+      row = {sheets.norm(k): (v or "").strip() for k, v in row.items() if k}
+      out[row["clip_id"]] = (line, row)
+  return out
+
+
+def clip_specs(manual_dir: str, corpus: str = "custom") -> list[P.ClipSpec]:
+  found = []  # (subject, clip name, path)
+  for name in sorted(os.listdir(manual_dir)):
+    path = os.path.join(manual_dir, name)
+    stem, ext = os.path.splitext(name)
+    if ext.lower() in VIDEO_EXTENSIONS:
+      found.append((stem, stem, path))
+    elif _is_frame_folder(path):
+      found.append((name, name, path))
+    elif os.path.isdir(path):
+      for sub in sorted(os.listdir(path)):
+        sub_path = os.path.join(path, sub)
+        s_stem, s_ext = os.path.splitext(sub)
+        if s_ext.lower() in VIDEO_EXTENSIONS:
+          found.append((name, s_stem, sub_path))
+        elif _is_frame_folder(sub_path):
+          found.append((name, sub, sub_path))
+  if not found:
+    raise FileNotFoundError(f"custom: no clips (videos {VIDEO_EXTENSIONS} or folders of "
+                            f"frames) in {manual_dir}.\n{INSTRUCTIONS}")
+  notes = _read_annotations(manual_dir)
+  specs = []
+  for subject, clip, path in found:
+    clip_id = clip if subject == clip else f"{subject}/{clip}"
+    line, row = notes.get(clip_id, notes.get(clip, (None, {})))
+    emotion = row.get("emotion", "").lower()
+    spec = P.ClipSpec(clip_id=clip_id, subject=subject, corpus=corpus, emotion=emotion,
+                      label=F.emotion_to_label(emotion), action_units=row.get("actionunits", ""),
+                      frame_paths=[], frame_numbers=[], where=path,
+                      fps=float(row["fps"]) if row.get("fps") else 30.0)
+    spec.extra["fps_given"] = bool(row.get("fps"))
+    if line is not None:
+      spec.where = f"{path} (clips.csv line {line})"
+    for key in ("onset", "apex", "offset"):
+      value = row.get(key, "")
+      if value and sheets.as_int(value) is None:
+        spec.problem = f"clip {clip_id}: clips.csv line {line}: {key} {value!r} is not a frame index."
+      setattr(spec, key, sheets.as_int(value) if value else None)
+    if os.path.isdir(path):
+      try:
+        spec.frame_paths, _ = P.numbered_frames(path, FRAME_EXTENSIONS, clip_id)
+        spec.frame_numbers = list(range(len(spec.frame_paths)))  # annotations index from 0
+      except P.ClipError as e:
+        spec.problem = str(e)
+    else:
+      spec.extra["video"] = path
+    specs.append(spec)
+  return specs
+
+
+def read_video(path: str, clip_id: str) -> tuple[list, float | None]:
+  """uint8 RGB frames and fps of a video file (imageio + ffmpeg)."""
+  import imageio.v3 as iio
+
+  try:
+    frames = list(iio.imiter(path))
+    meta = iio.immeta(path)
+  except Exception as e:  # imageio raises many types for broken videos
+    raise P.ClipError(f"clip {clip_id}: cannot read video {path}: {e}") from None
+  frames = [np.ascontiguousarray(np.asarray(f)[..., :3]) for f in frames]
+  if not frames:
+    raise P.ClipError(f"clip {clip_id}: video {path} has no frames.")
+  return frames, meta.get("fps")
+
+
+class Custom(B.ClipBuilder):
+  """The user's own clips (videos or frame folders), preprocessed like the corpora."""
+
+  name = "custom"
+  CORPUS = "custom"
+  DESCRIPTION = __doc__
+  MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
+  BUILDER_CONFIGS = B.standard_configs()
+
+  def _clip_specs(self, manual_dir):
+    return {"train": clip_specs(manual_dir, self.CORPUS)}
+
+  def _process(self, spec: P.ClipSpec) -> dict:
+    video = spec.extra.get("video")
+    if video is None or spec.problem:
+      return super()._process(spec)
+    frames, fps = read_video(video, spec.clip_id)
+    spec.frame_numbers = list(range(len(frames)))
+    if fps and not spec.extra["fps_given"]:  # clips.csv's fps wins
+      spec.fps = float(fps)
+    return P.process_frames(spec, frames, self.detector, self.process_options,
+                            self.crop_detector)
+
+
+Builder = Custom

@@ -1,0 +1,106 @@
+"""SAMM (Davison et al. 2018, IEEE Trans. Affective Computing 9(1)): 159 spontaneous
+micro-movements of 32 subjects filmed in grayscale at 200 fps, 2040x1088.
+
+Layout of the manual download (as shipped):
+  SAMM/006/006_1_2/006_05562.jpg ...        (the last number is the absolute frame number)
+  SAMM_Micro_FACS_Codes_v2.xlsx             (a title block; the header sits on row 14:
+                                             Subject, Filename, Inducement Code, Onset Frame,
+                                             Apex Frame, Offset Frame, Duration, Type,
+                                             Action Units, Notes, Estimated Emotion,
+                                             Objective Classes)
+Frames are grayscale; they are stored as gray PNG and decode to 3 equal channels.
+"""
+
+from __future__ import annotations
+
+import os
+
+from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import features as F
+from me_fomm_datasets.common import preprocess as P
+from me_fomm_datasets.common import sheets
+
+SHEET_PATTERNS = ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM*FACS*.xlsx")
+COLUMNS = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units",
+           "Estimated Emotion")
+FPS = 200.0
+
+INSTRUCTIONS = """\
+SAMM is licensed for research by Manchester Metropolitan University
+(http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php). After approval, extract it so that:
+  <manual_dir>/SAMM/006/006_1_2/006_05562.jpg ...
+  <manual_dir>/SAMM_Micro_FACS_Codes_v2.xlsx
+then run: me-fomm prepare --dataset=samm --manual_dir=<manual_dir> --data_dir=<data_dir>
+"""
+
+
+def find_samm_folder(manual_dir: str) -> str:
+  for cand in (os.path.join(manual_dir, "SAMM"), os.path.join(manual_dir, "SAMM", "SAMM")):
+    if os.path.isdir(cand) and any(n.isdigit() for n in os.listdir(cand)):
+      return cand
+  raise FileNotFoundError(f"samm: no SAMM folder with subject folders (006, 007, ...) in "
+                          f"{manual_dir}.\n{INSTRUCTIONS}")
+
+
+def subject_folder(value) -> str:
+  text = sheets.as_text(value)
+  if not text.isdigit():
+    raise ValueError(f"subject {value!r} is not a number")
+  return f"{int(text):03d}"
+
+
+def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
+  root = find_samm_folder(manual_dir)
+  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "SAMM FACS coding spreadsheet",
+                           INSTRUCTIONS)
+  name = os.path.basename(sheet)
+  specs = []
+  for row_number, row in sheets.read_rows(sheet, COLUMNS):
+    where = f"{name} row {row_number}"
+    filename = sheets.as_text(row["filename"])
+    try:
+      subject = subject_folder(row["subject"])
+    except ValueError as e:
+      specs.append(P.ClipSpec(filename or f"row{row_number}", "", corpus, "", "other", "", [],
+                              [], where=where, problem=f"{where}: {e}; expected e.g. 006."))
+      continue
+    emotion = sheets.as_text(row["estimatedemotion"]).lower()
+    spec = P.ClipSpec(
+        clip_id=filename, subject=subject, corpus=corpus, emotion=emotion,
+        label=F.emotion_to_label(emotion), action_units=sheets.as_text(row["actionunits"]),
+        frame_paths=[], frame_numbers=[], onset=sheets.as_int(row["onsetframe"]),
+        apex=sheets.as_int(row["apexframe"]), offset=sheets.as_int(row["offsetframe"]),
+        fps=FPS, where=where)
+    folder = os.path.join(root, subject, filename)
+    if not filename:
+      spec.problem = f"{where}: the Filename cell is empty."
+    elif not os.path.isdir(folder):
+      spec.problem = (f"clip {filename} ({where}): folder {folder} does not exist; the row "
+                      "names a clip that is not in the download.")
+    else:
+      try:
+        spec.frame_paths, spec.frame_numbers = P.numbered_frames(
+            folder, (".jpg", ".jpeg", ".png", ".bmp"), filename)
+      except P.ClipError as e:
+        spec.problem = str(e)
+    specs.append(spec)
+  return specs
+
+
+class Samm(B.ClipBuilder):
+  """SAMM micro-movement clips, cropped and landmarked (see module doc)."""
+
+  name = "samm"
+  CORPUS = "samm"
+  DESCRIPTION = __doc__
+  HOMEPAGE = "http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php"
+  CITATION = ("Davison AK, Lansley C, Costen N, Tan K, Yap MH. SAMM: A Spontaneous "
+              "Micro-Facial Movement Dataset. IEEE Trans. Affective Computing 2018.")
+  MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
+  BUILDER_CONFIGS = B.standard_configs()
+
+  def _clip_specs(self, manual_dir):
+    return {"train": clip_specs(manual_dir, self.CORPUS)}
+
+
+Builder = Samm
