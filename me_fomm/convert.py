@@ -12,6 +12,7 @@ or `<module>/<name>`; no torch needed) and maps every tensor onto the variables 
   ....norm.num_batches_tracked                 (dropped: the momentum is fixed)
   discs.1....conv.weight_orig                  params    discs_1/.../conv/kernel = weight_orig / sigma
   ....weight_u / weight_v                      batch_stats .../conv/u, v
+  learn.weight, learn1.weight (tip24 prior)    params    prior/learn/kernel, prior/learn1/kernel
   down.weight (anti-aliasing blur)             (checked against our fixed Gaussian, not stored)
 
 Spectral norm is folded with sigma = u^T W v from the stored u, v (what torch's eval forward divides by).
@@ -73,6 +74,8 @@ def load_state_dicts(path: str) -> dict[str, dict[str, np.ndarray]]:
 def _our_path(torch_name: str) -> tuple[str, list[str], str] | None:
   """(collection, module path, leaf) for a torch name, or None for tensors we drop."""
   parts = torch_name.split(".")
+  if parts[0] in ("learn", "learn1"):  # tip24's adaptive weighted prior convs sit in our 'prior' submodule
+    parts = ["prior"] + parts
   leaf = parts[-1]
   mods: list[str] = []
   for p in parts[:-1]:
@@ -164,29 +167,11 @@ def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
       seen.add(key)
       _set(out, key, arr.astype(np.float32))
     for key in sorted(set(exp) - seen):
-      if module == "kp_detector" and len(key) > 1 and key[1] == "prior":
-        continue  # the adaptive prior (tip24) has no counterpart in the original checkpoints
       problems.append(f"{module}: missing {'/'.join(key)} (shape {tuple(exp[key].shape)})")
     variables[module] = out
   if problems:
     raise ValueError(f"convert: the checkpoint does not fit the {cfg.variant!r} config "
                      f"({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
-  # Parameters the original has no counterpart for (tip24's adaptive prior) start from a fresh init.
-  fresh = None
-  for module in modules:
-    for key, _ in _flatten(dict(expected[module])):
-      node = variables[module]
-      try:
-        for p in key:
-          node = node[p]
-      except KeyError:
-        if fresh is None:
-          from me_fomm.model import init_variables
-          fresh = init_variables(models, cfg, jax.random.key(0))
-        value = fresh[module]
-        for p in key:
-          value = value[p]
-        _set(variables[module], key, np.asarray(value))
   return variables
 
 

@@ -55,7 +55,9 @@ class KPDetector(nn.Module):
     au_px = (prior_value.astype(jnp.float32) + 1) * (image_size / 2)
     if self.prior_mask == "seed":
       return rm.seed_region_mask(au_px, image_size=image_size, grid=grid, sigma=0.75)
-    return rm.AdaptiveWeightedPrior(name="prior")(au_px, image_size=image_size, grid=grid)
+    # tip24: learned; its convs live under 'prior' (the converter maps the original's learn/learn1 there).
+    return rm.AdaptiveWeightedPrior(num_kp=self.num_kp, image_size=image_size, grid=grid, dtype=self.dtype,
+                                    name="prior")(au_px)
 
   @nn.compact
   def __call__(self, image, prior=None, train: bool = False):
