@@ -147,6 +147,7 @@ def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
         continue
       coll, mods, leaf = mapped
       arr = np.asarray(arr)
+      torch_shape = tuple(arr.shape)
       if leaf == "kernel_or_scale":
         leaf = "kernel" if arr.ndim == 4 else "scale"
       if leaf == "kernel" and arr.ndim == 4:
@@ -160,11 +161,11 @@ def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
       if key not in exp:
         problems.append(f"{module}/{name}: unexpected (no {'/'.join(key)} in the {cfg.variant!r} config)")
         continue
-      if tuple(arr.shape) != tuple(exp[key].shape):
-        problems.append(f"{module}/{name}: shape {tuple(arr.shape)} -> {'/'.join(key)} expects "
-                        f"{tuple(exp[key].shape)}")
-        continue
       seen.add(key)
+      if tuple(arr.shape) != tuple(exp[key].shape):
+        problems.append(f"{module}/{name}: shape {torch_shape} (ours {tuple(arr.shape)}) does not fit "
+                        f"{'/'.join(key)} of shape {tuple(exp[key].shape)}")
+        continue
       _set(out, key, arr.astype(np.float32))
     for key in sorted(set(exp) - seen):
       problems.append(f"{module}: missing {'/'.join(key)} (shape {tuple(exp[key].shape)})")

@@ -167,3 +167,23 @@ def from_original(json_dict: Mapping[str, Any], variant: str | None = None) -> m
   if frame_shape:
     overrides["image_size"] = int(frame_shape[0])
   return model_config(variant, **overrides)
+
+
+def resolve_config(spec: str, variant: str | None = None) -> ml_collections.ConfigDict:
+  """A model config from a variant name ('fomm', 'seed', 'tip24') or a path to an original YAML/JSON."""
+  import json
+  import os
+  if spec in VARIANTS:
+    return model_config(spec)
+  if not os.path.exists(spec):
+    raise ValueError(f"model config {spec!r} is neither a variant {VARIANTS} nor an existing YAML/JSON file")
+  with open(spec) as f:
+    text = f.read()
+  if spec.endswith((".yaml", ".yml")):
+    import yaml
+    data = yaml.safe_load(text)
+  else:
+    data = json.loads(text)
+  if not isinstance(data, Mapping):
+    raise ValueError(f"model config file {spec!r} does not hold a mapping")
+  return from_original(data, variant=variant)
