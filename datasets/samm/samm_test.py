@@ -1,0 +1,41 @@
+"""samm: grayscale frames, FACS sheet with its header on row 14."""
+
+import numpy as np
+import pytest
+
+from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import preprocess as P
+from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.samm import samm_dataset_builder as S
+
+
+@pytest.fixture(scope="module")
+def samm(fake_corpora, tmp_path_factory):
+  return build(S.Samm, "64", tmp_path_factory.mktemp("samm"), fake_corpora)
+
+
+def test_build_and_read_back(samm):
+  report = B.read_report(samm)
+  assert report["written"] == {"train": 4}
+  assert [s[1] for s in report["skipped"]] == ["009_2_1"]
+  assert "row 19" in report["skipped"][0][2]  # header on 14, fifth data row
+  ds = samm.as_data_source("train")
+  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  assert set(clips) == {"006_1_2", "007_7_1", "018_3_1", "022_3_3"}
+  c = clips["007_7_1"]
+  assert c["subject"] == b"007" and c["label"] == 1 and c["fps"] == 200.0
+  assert (c["onset"], c["apex"], c["offset"]) == (0, 3, 5)
+  frame = P.decode_png(c["frames"][2])
+  assert frame.shape == (64, 64, 3)
+  assert np.array_equal(frame[..., 0], frame[..., 1])  # gray decoded to 3 equal channels
+  assert bool(clips["018_3_1"]["apex_estimated"])  # Apex Frame -1
+  assert clips["022_3_3"]["label"] == 3  # "Other" stays other in SAMM itself
+  assert clips["006_1_2"]["label"] == 0 and clips["006_1_2"]["emotion"] == b"anger"
+
+
+def test_header_must_exist(tmp_path):
+  from me_fomm_datasets.common import fake
+  (tmp_path / "SAMM" / "006").mkdir(parents=True)
+  fake.write_xlsx(str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"), ["Subject", "File"], [[6, "x"]])
+  with pytest.raises(ValueError, match="no header row"):
+    S.clip_specs(str(tmp_path))
