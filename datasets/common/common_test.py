@@ -1,0 +1,117 @@
+"""Shared preprocessing: features, spreadsheets, crops, landmarks, phases, build configs."""
+
+import numpy as np
+import pytest
+
+from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import fake
+from me_fomm_datasets.common import features as F
+from me_fomm_datasets.common import preprocess as P
+from me_fomm_datasets.common import sheets
+
+
+def test_action_units_and_labels():
+  assert F.parse_action_units("AU4+AU7") == [4, 7]
+  assert F.parse_action_units("R12+L14A") == [12, 14]
+  assert F.parse_action_units(6) == [6]
+  assert F.parse_action_units(None) == []
+  hot = F.au_multi_hot("1+2+99")
+  assert hot.sum() == 2 and hot[F.AU_VOCAB.index(1)] and hot[F.AU_VOCAB.index(2)]
+  assert F.emotion_to_label(" Repression ") == "negative"
+  assert F.emotion_to_label("happiness") == "positive"
+  assert F.emotion_to_label("others") == "other"
+
+
+def test_sheet_header_search_and_cells(tmp_path):
+  path = str(tmp_path / "s.xlsx")
+  fake.write_xlsx(path, ["Subject", "Onset Frame", "Notes"], [[6, 10, None], [None, None, None],
+                                                             [7, "/", "x"]], header_row=14)
+  rows = sheets.read_rows(path, ["subject", "OnsetFrame"])
+  assert [r for r, _ in rows] == [15, 17]
+  assert rows[0][1]["onsetframe"] == 10
+  assert sheets.as_int("/") is None and sheets.as_int(-1) is None and sheets.as_int("12") == 12
+  assert sheets.as_int(12.0) == 12 and sheets.as_int(None) is None
+  with pytest.raises(ValueError, match="Apex"):
+    sheets.read_rows(path, ["Subject", "Apex"])
+
+
+def _spec(numbers, onset=None, apex=None, offset=None):
+  return P.ClipSpec("c", "s", "x", "", "other", "", [""] * len(numbers), list(numbers),
+                    onset=onset, apex=apex, offset=offset)
+
+
+def test_phase_indices():
+  assert P.phase_indices(_spec(range(10, 20), 11, 15, 18)) == (1, 5, 8, False)
+  assert P.phase_indices(_spec(range(10, 20), 11, None, 18)) == (1, 4, 8, True)
+  assert P.phase_indices(_spec(range(10, 20), 11, 19, 15)) == (1, 3, 5, True)  # apex after offset
+  assert P.phase_indices(_spec(range(10, 20), None, None, None)) == (0, 4, 9, True)
+  assert P.phase_indices(_spec(range(10, 20), 12, 14, 0)) == (2, 4, 9, False)  # offset 0: last
+
+
+def test_borrow_missing():
+  a, b = np.zeros((68, 2)), np.ones((68, 2))
+  lms, borrowed = P.borrow_missing([None, a, None, None, b])
+  assert borrowed.tolist() == [True, False, True, True, False]
+  assert (lms[0] == 0).all() and (lms[2] == 0).all() and (lms[3] == 1).all()
+  with pytest.raises(ValueError):
+    P.borrow_missing([None, None])
+
+
+def test_crop_pads_outside_and_points_rescale():
+  frame = np.arange(20 * 30 * 3, dtype=np.uint8).reshape(20, 30, 3)
+  box = P.square_box((-5, 2, 5, 12), 0.0)
+  region = P.crop_region(frame, box)
+  assert region.shape == (10, 10, 3)
+  assert (region[:, :5] == region[:, 5:6]).all()  # replicated left edge
+  pts = np.array([[0.0, 0.0], [9.0, 9.0]])
+  assert np.allclose(P.rescale_points(pts, 10, 20), [[0.5, 0.5], [18.5, 18.5]])
+
+
+def test_read_frame_errors(tmp_path):
+  with pytest.raises(P.ClipError, match="does not exist"):
+    P.read_frame(str(tmp_path / "nope.jpg"), "c1")
+  bad = tmp_path / "bad.jpg"
+  bad.write_bytes(b"\xff\xd8\xff garbage")
+  with pytest.raises(P.ClipError, match="c1.*not a readable image"):
+    P.read_frame(str(bad), "c1")
+  img = np.random.default_rng(0).integers(0, 255, (8, 9, 3), dtype=np.uint8)
+  assert np.array_equal(P.decode_png(P.encode_png(img)), img)
+  gray = P.decode_png(P.encode_png(img[..., 0]))
+  assert gray.shape == (8, 9, 3) and (gray[..., 1] == img[..., 0]).all()
+
+
+def test_numbered_frames(tmp_path):
+  for name in ["img10.jpg", "img9.jpg", "img100.jpg", "notes.txt"]:
+    (tmp_path / name).write_bytes(b"")
+  paths, nums = P.numbered_frames(str(tmp_path), (".jpg",))
+  assert nums == [9, 10, 100] and paths[0].endswith("img9.jpg")
+  (tmp_path / "x.jpg").write_bytes(b"")
+  with pytest.raises(P.ClipError, match="no frame number"):
+    P.numbered_frames(str(tmp_path), (".jpg",), "c")
+
+
+class _NoFace:
+  def detect(self, frame):
+    return None
+
+
+def test_clip_without_face_is_an_error():
+  spec = _spec(range(3))
+  with pytest.raises(P.ClipError, match="no face found in any of its 3 frames"):
+    P.process_frames(spec, fake.blank_frames(3, (40, 40)), _NoFace(), P.ProcessOptions(64))
+
+
+def test_config_names_and_checks():
+  assert B.config_name() == "256" and B.config_name("hs") == "hs"
+  assert B.config_name("hs", 64, True) == "hs_64_gray"
+  assert B.config_name("", 128, margin=0.35) == "128_m35"
+  with pytest.raises(ValueError, match="resolution"):
+    B.make_config("", 7)
+  with pytest.raises(ValueError, match="margin"):
+    B.make_config("", 64, margin=-1)
+
+
+def test_only_array_record(tmp_path):
+  from me_fomm_datasets.casme2 import casme2_dataset_builder as C
+  with pytest.raises(ValueError, match="array_record"):
+    C.Casme2(data_dir=str(tmp_path), config="64", file_format="tfrecord")
