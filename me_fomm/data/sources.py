@@ -50,12 +50,14 @@ def resolve_config(name: str, image_size: int | None = None, grayscale: bool | N
   base, _, rest = name.partition("/")
   cls = builder_class(base)
   known = {c.name: c for c in cls.BUILDER_CONFIGS}
-  if rest in known and image_size is None and grayscale is None and margin is None:
+  variants = {c.variant for c in cls.BUILDER_CONFIGS if c.variant}
+  full_name = rest in known and rest not in variants  # e.g. 'hs_64', not the variant 'hs'
+  if full_name and image_size is None and grayscale is None and margin is None:
     return known[rest]
   default = known[cls.DEFAULT_CONFIG_NAME] if getattr(cls, "DEFAULT_CONFIG_NAME", None) \
       else cls.BUILDER_CONFIGS[0]
   variant = rest or BUILDERS[base][2]
-  if rest in known:  # a full config name plus overrides
+  if full_name:  # a full config name plus overrides
     default, variant = known[rest], known[rest].variant
   res = int(image_size) if image_size is not None else default.resolution
   gray = bool(grayscale) if grayscale is not None else default.grayscale
@@ -64,11 +66,11 @@ def resolve_config(name: str, image_size: int | None = None, grayscale: bool | N
     kw = {} if margin is None else {"margin": margin}
     cfg = S.synthetic_config(variant or "demo", res, gray, **kw)
   else:
-    valid = sorted({c.variant for c in cls.BUILDER_CONFIGS if c.variant})
+    valid = sorted(variants)
     if valid and variant not in valid:
       raise ValueError(f"{base}: unknown config {rest!r}; variants: {valid}, configs: "
                        f"{sorted(known)}.")
-    if not valid and rest and rest not in known:
+    if not valid and rest and not full_name:
       raise ValueError(f"{base}: unknown config {rest!r}; configs: {sorted(known)}.")
     cfg = B.make_config(variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin)
   return known.get(cfg.name, cfg)

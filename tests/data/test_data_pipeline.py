@@ -1,0 +1,157 @@
+"""Grain pair pipeline and clip iterator: shapes, determinism, state, shards, augmentation."""
+
+import numpy as np
+import pytest
+
+from me_fomm.data import augment as A
+from me_fomm.data import pipeline
+from me_fomm.data import sources
+from me_fomm.prior.au_keypoints import MIRROR_68
+from me_fomm_datasets.common import preprocess as P
+
+SIZE = 32
+
+
+def _clip(k, n=6, size=SIZE):
+  rng = np.random.default_rng(k)
+  frames = [P.encode_png(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
+  lms = rng.uniform(2, size - 3, (n, 68, 2)).astype(np.float32)
+  return {"frames": frames, "landmarks": lms, "onset": 1, "apex": 3, "offset": n - 1,
+          "label": k % 3, "clip_id": f"c{k}", "subject": f"s{k % 4}", "corpus": "fake"}
+
+
+SOURCE = [_clip(k) for k in range(10)]
+
+
+def _batches(it, n):
+  return [next(it) for _ in range(n)]
+
+
+def test_pair_batch_layout():
+  b = next(pipeline.pair_loader(SOURCE, batch_size=4, seed=0))
+  assert b["source"].shape == b["driving"].shape == (4, SIZE, SIZE, 3)
+  assert b["source"].dtype == np.float32 and 0.0 <= b["source"].min() and b["source"].max() <= 1.0
+  for key in ("source_landmarks", "driving_landmarks", "onset_landmarks"):
+    assert b[key].shape == (4, 68, 2) and b[key].dtype == np.float32
+  assert b["label"].shape == (4,) and b["frame_indices"].shape == (4, 2)
+  assert (b["frame_indices"][:, 0] != b["frame_indices"][:, 1]).all()
+
+
+def test_pairs_match_their_clips_without_augmentation():
+  b = next(pipeline.pair_loader(SOURCE, batch_size=10, seed=5, augment=False))
+  for e in range(10):
+    clip = next(c for c in SOURCE if c["label"] == b["label"][e] and np.array_equal(
+        np.asarray(c["landmarks"][b["frame_indices"][e, 0]]), b["source_landmarks"][e]))
+    i, j = b["frame_indices"][e]
+    assert np.allclose(b["source"][e], P.decode_png(clip["frames"][i]) / 255.0)
+    assert np.allclose(b["driving"][e], P.decode_png(clip["frames"][j]) / 255.0)
+    assert np.array_equal(b["onset_landmarks"][e], clip["landmarks"][1])
+
+
+def test_deterministic_per_seed_and_restorable():
+  a = _batches(pipeline.pair_loader(SOURCE, 3, seed=7), 5)
+  b = _batches(pipeline.pair_loader(SOURCE, 3, seed=7), 5)
+  c = _batches(pipeline.pair_loader(SOURCE, 3, seed=8), 5)
+  assert all(np.array_equal(x[k], y[k]) for x, y in zip(a, b) for k in x)
+  assert not all(np.array_equal(x["source"], y["source"]) for x, y in zip(a, c))
+  it = pipeline.pair_loader(SOURCE, 3, seed=7)
+  _batches(it, 2)
+  state = it.get_state()
+  later = _batches(it, 3)
+  fresh = pipeline.pair_loader(SOURCE, 3, seed=7)
+  fresh.set_state(state)
+  assert all(np.array_equal(x[k], y[k]) for x, y in zip(later, _batches(fresh, 3)) for k in x)
+  assert all(np.array_equal(x[k], y[k]) for x, y in zip(later, a[2:]) for k in x)
+
+
+def test_shards_are_disjoint_and_cover_an_epoch():
+  seen = []
+  for shard in range(2):
+    it = pipeline.pair_loader(SOURCE, 5, seed=1, shard_index=shard, shard_count=2,
+                              num_epochs=1, augment=False)
+    labels = [f"{l}" for b in it for l in b["onset_landmarks"][:, 0, 0]]
+    seen.append(set(labels))
+  assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 10
+  with pytest.raises(ValueError, match="shard_index"):
+    pipeline.pair_loader(SOURCE, 2, shard_index=2, shard_count=2)
+  with pytest.raises(ValueError, match="cannot be split"):
+    pipeline.pair_loader(SOURCE[:1], 1, shard_count=2)
+
+
+def test_epochs_reshuffle():
+  it = pipeline.pair_loader(SOURCE, 10, seed=3, num_epochs=2, augment=False)
+  e1, e2 = next(it), next(it)
+  assert not np.array_equal(e1["onset_landmarks"], e2["onset_landmarks"])
+  assert sorted(e1["onset_landmarks"][:, 0, 0]) == sorted(e2["onset_landmarks"][:, 0, 0])
+
+
+def test_resize_scales_landmarks():
+  b = next(pipeline.pair_loader(SOURCE, 2, seed=0, augment=False, image_size=64))
+  assert b["source"].shape == (2, 64, 64, 3)
+  raw = next(pipeline.pair_loader(SOURCE, 2, seed=0, augment=False))
+  assert np.allclose(b["source_landmarks"], (raw["source_landmarks"] + 0.5) * 2 - 0.5)
+
+
+def test_hflip_moves_pixels_and_landmarks_together():
+  size = 48
+  rng = np.random.default_rng(0)
+  pts = np.stack(np.meshgrid(np.arange(2, 46, 5), np.arange(2, 46, 5)), -1).reshape(-1, 2)[:68]
+  frame = np.zeros((size, size, 3), np.uint8)
+  colours = rng.permutation(np.arange(1, 250))[:68]
+  for k, (x, y) in enumerate(pts):
+    frame[y, x] = colours[k]
+  flipped, lms = A.hflip(frame, pts.astype(np.float32))
+  for k in range(68):
+    x, y = lms[k].astype(int)
+    # Slot k now holds point MIRROR_68[k]'s position, and its pixel moved with it.
+    assert flipped[y, x, 0] == colours[MIRROR_68[k]]
+
+
+def test_pair_flip_is_applied_to_both_frames_and_all_landmarks():
+  clip = _clip(0, n=2)
+  cfg = A.AugmentConfig(flip_prob=1.0, time_flip_prob=0.0, brightness=0, contrast=0,
+                        saturation=0, hue=0)
+  out = pipeline.PairTransform(cfg)(clip, np.random.default_rng(0))
+  i, j = out["frame_indices"]
+  assert np.allclose(out["source"], P.decode_png(clip["frames"][i])[:, ::-1] / 255.0)
+  lm = np.asarray(clip["landmarks"][i])
+  assert np.allclose(out["source_landmarks"][36], [SIZE - 1 - lm[45, 0], lm[45, 1]])
+  assert np.allclose(out["onset_landmarks"][36], [SIZE - 1 - clip["landmarks"][1][45, 0],
+                                                  clip["landmarks"][1][45, 1]])
+
+
+def test_colour_jitter():
+  x = np.random.default_rng(0).uniform(0, 1, (2, 8, 8, 3)).astype(np.float32)
+  assert A.apply_colour(x, A.ColourParams()) is x
+  gray = np.repeat(x[..., :1], 3, axis=-1)
+  y = A.apply_colour(gray, A.ColourParams(hue=0.3, saturation=1.5))
+  assert np.allclose(y, gray, atol=1e-5)  # hue and saturation leave gray alone
+  z = A.apply_colour(x, A.ColourParams(brightness=1.1, contrast=0.9, saturation=0.9, hue=0.05))
+  assert z.dtype == np.float32 and z.min() >= 0 and z.max() <= 1 and not np.allclose(z, x)
+  p = A.sample_colour(np.random.default_rng(1), A.AugmentConfig())
+  assert 0.9 <= p.brightness <= 1.1 and -0.1 <= p.hue <= 0.1
+  with pytest.raises(ValueError, match="flip_prob"):
+    A.AugmentConfig(flip_prob=2.0)
+
+
+def test_clip_iterator_and_time_flip():
+  clips = list(pipeline.clip_iterator(SOURCE, indices=[2, 3]))
+  assert [c["clip_id"] for c in clips] == ["c2", "c3"]
+  assert clips[0]["frames"].shape == (6, SIZE, SIZE, 3) and clips[0]["landmarks"].shape == (6, 68, 2)
+  cfg = A.AugmentConfig(flip_prob=0.0, time_flip_prob=1.0, brightness=0, contrast=0,
+                        saturation=0, hue=0)
+  rev = next(pipeline.clip_iterator(SOURCE, indices=[2], augment=cfg))
+  assert np.array_equal(rev["frames"], clips[0]["frames"][::-1])
+  assert (rev["onset"], rev["apex"], rev["offset"]) == (0, 2, 4)  # was 1, 3, 5 of 0..5
+  halves = [list(pipeline.clip_iterator(SOURCE, shard_index=s, shard_count=2)) for s in (0, 1)]
+  assert sorted(c["index"] for h in halves for c in h) == list(range(10))
+
+
+def test_synthetic_source_end_to_end(synthetic_small):
+  src = sources.load("synthetic_me/small", synthetic_small, "train", image_size=64)
+  assert len(src) == 6 and isinstance(src[0]["clip_id"], str)
+  b = next(pipeline.pair_loader(src, batch_size=4, seed=0))
+  assert b["source"].shape == (4, 64, 64, 3)
+  clip = next(pipeline.clip_iterator(src, indices=[0]))
+  assert clip["ground_truth_frames"].shape == clip["frames"].shape
+  assert clip["ground_truth_landmarks"].shape == clip["landmarks"].shape
