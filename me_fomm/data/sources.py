@@ -139,6 +139,39 @@ def load(name: str, data_dir: str, split: str = "train", image_size: int | None 
   return ClipSource(b.as_data_source(split), f"{b.name}/{b.builder_config.name}", split)
 
 
+def prepare(name: str, data_dir: str, manual_dir: str | None = None,
+            image_size: int | None = None, grayscale: bool | None = None,
+            margin: float | None = None, strict: bool = False, progress: bool = False,
+            overwrite: bool = False):
+  """Builds a dataset (if not built yet, or again with `overwrite`).
+
+  Returns (builder, report, built_now): report is the build's `build_report.json`
+  ({'written', 'skipped', 'frames', 'borrowed_frames', 'notes'}, None if absent) and
+  built_now says whether this call built it. TFDS writes into an `incomplete.*` folder and moves it into
+  place only when every split is written, so a failed build leaves nothing that loads.
+  """
+  import shutil
+
+  import tensorflow_datasets as tfds
+
+  b = builder(name, data_dir, image_size, grayscale, margin, strict=strict, progress=progress)
+  if b.is_prepared() and overwrite:
+    shutil.rmtree(os.fspath(b.data_dir))
+    b = builder(name, data_dir, image_size, grayscale, margin, strict=strict, progress=progress)
+  needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
+  built_now = not b.is_prepared()
+  if built_now:
+    if needs_manual and not manual_dir:
+      raise ValueError(f"{b.name} needs the corpus downloaded by hand; pass its folder as "
+                       f"manual_dir (--manual_dir).\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    if needs_manual and not os.path.isdir(manual_dir):
+      raise FileNotFoundError(f"manual_dir {manual_dir} is not a folder.\n"
+                              f"{b.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+    dl = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)) if manual_dir else None
+    b.download_and_prepare(download_config=dl)
+  return b, B.read_report(b), built_now
+
+
 def metadata(source) -> list[dict]:
   """Per-clip metadata (subject, clip_id, corpus, label, ...) without keeping frames."""
   keys = _TEXT + ("label", "onset", "apex", "offset")
