@@ -63,7 +63,8 @@ def synthetic_config(variant: str = "demo", resolution: int = 64, grayscale: boo
   if seed or train_identity != "grace_hopper" or non_default:
     extra = [f"s{seed}"] if seed else []
     extra += [train_identity] if train_identity != "grace_hopper" else []
-    extra += [f"{k[:5]}{v}" for k, v in sorted(non_default.items())]
+    short = {"num_train": "train", "num_test": "test", "min_frames": "min", "max_frames": "max"}
+    extra += [f"{short[k]}{v}" for k, v in sorted(non_default.items())]
     cfg.name = "_".join([cfg.name] + extra)
   return cfg
 

@@ -104,7 +104,7 @@ def test_class_patterns_move_the_right_places():
 def test_config_errors_and_names():
   assert S.synthetic_config("demo", 64).name == "demo_64"
   assert S.synthetic_config("full", 256).name == "full"
-  assert S.synthetic_config("small", 64, num_train=4, seed=2).name == "small_64_s2_num_t4"
+  assert S.synthetic_config("small", 64, num_train=4, seed=2).name == "small_64_s2_train4"
   with pytest.raises(ValueError, match="variant"):
     S.synthetic_config("huge")
   with pytest.raises(ValueError, match="unknown synthetic_me options"):

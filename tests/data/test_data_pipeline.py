@@ -155,3 +155,26 @@ def test_synthetic_source_end_to_end(synthetic_small):
   clip = next(pipeline.clip_iterator(src, indices=[0]))
   assert clip["ground_truth_frames"].shape == clip["frames"].shape
   assert clip["ground_truth_landmarks"].shape == clip["landmarks"].shape
+
+
+def test_epoch_order_and_pairs_per_clip():
+  order = pipeline.EpochOrder(SOURCE, list(range(0, 10, 2)), seed=4, num_epochs=3,
+                              pairs_per_clip=2)
+  assert len(order) == 30
+  first = [order.clip_index(i) for i in range(10)]
+  assert first[0::2] == first[1::2]  # two pairs per clip read
+  assert sorted(first[0::2]) == [0, 2, 4, 6, 8]
+  second = [order.clip_index(i) for i in range(10, 20, 2)]
+  assert sorted(second) == [0, 2, 4, 6, 8] and second != first[0::2]
+  with pytest.raises(IndexError):
+    order[30]
+  b = next(pipeline.pair_loader(SOURCE, 4, seed=0, pairs_per_clip=2, augment=False))
+  assert np.array_equal(b["onset_landmarks"][0], b["onset_landmarks"][1])
+
+
+def test_uint8_colour_matches_float():
+  x = np.random.default_rng(2).integers(0, 256, (2, 8, 8, 3), dtype=np.uint8)
+  for p in [A.ColourParams(1.1, 0.9, 1.1, 0.08), A.ColourParams(0.9, 1.1, 0.9, -0.1)]:
+    ref = A.apply_colour(x.astype(np.float32) / 255.0, p)
+    got = A.apply_colour_uint8(x, p).astype(np.float32) / 255.0
+    assert np.abs(got - ref).max() <= 1.5 / 255.0

@@ -1,0 +1,166 @@
+"""Data benchmark: clips/s when building records, pairs/s per CPU core for the Grain pipeline.
+
+  python -m benchmarks.data --image_size=256 --batch_size=16
+  python -m benchmarks.run --what=data ...        (benchmarks/run.py calls `run`)
+
+Building: a fresh build into a temporary folder, timed end to end (dlib, crop/warp, PNG
+encoding, TFDS writing and shuffling). For synthetic_me `build_clips` training clips are
+rendered (plus one test clip); a corpus needs `manual_dir`.
+
+Pairs: `pair_loader` with no prefetch threads and no worker processes, so every batch is
+made on demand in the calling thread; pairs/s from that run is the rate of one CPU core
+(decode two PNGs, crop/resize if asked, flip, colour jitter, float conversion, batching).
+With `workers` > 0 it also runs Grain worker processes and reports the total rate and the
+rate per worker. Each is timed for every `pairs_per_clip` (pairs drawn per clip record read). Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
+(process CPU time) are printed too: on a machine shared with other jobs they, not wall-clock
+rates, estimate what one free core does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+
+def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str | None,
+                work_dir: str) -> dict:
+  import tensorflow_datasets as tfds
+
+  from me_fomm.data import sources
+
+  tfds.disable_progress_bar()
+  if dataset.split("/")[0] == "synthetic_me":
+    from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
+    variant = dataset.split("/")[1] if "/" in dataset else "demo"
+    cfg = S.synthetic_config(variant, image_size, num_train=build_clips, num_test=1)
+    b = S.SyntheticMe(data_dir=work_dir, config=cfg)
+    _ = b._faces  # dlib on the two photos: a one-off cost, timed separately  pylint: disable=protected-access
+    start, cpu = time.perf_counter(), time.process_time()
+    b.download_and_prepare()
+  else:
+    if not manual_dir:
+      raise ValueError(f"benchmarking the build of {dataset} needs manual_dir (the corpus).")
+    b = sources.builder(dataset, work_dir, image_size)
+    _ = b.detector, b.crop_detector
+    start, cpu = time.perf_counter(), time.process_time()
+    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+  clips = sum(b.report.written.values())
+  return b, {"what": "build", "dataset": f"{b.name}/{b.builder_config.name}",
+          "image_size": image_size, "clips": clips, "frames": b.report.frames,
+          "seconds": round(seconds, 3), "clips_per_s": round(clips / seconds, 2),
+          "frames_per_s": round(b.report.frames / seconds, 1), "cpu_seconds": round(cpu, 3),
+          "clips_per_cpu_s": round(clips / cpu, 2), "cores": 1}
+
+
+def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, workers: int,
+                augment: bool, pairs_per_clip: int = 1) -> dict:
+  from me_fomm.data import pipeline
+
+  it = pipeline.pair_loader(source, batch_size, seed=0, augment=augment, image_size=image_size,
+                            worker_count=workers, read_threads=0 if workers == 0 else None,
+                            pairs_per_clip=pairs_per_clip)
+  for _ in range(2 if workers == 0 else 2 * workers):  # warm-up (worker start, caches)
+    next(it)
+  start, cpu = time.perf_counter(), time.process_time()
+  for _ in range(batches):
+    batch = next(it)
+  seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+  pairs = batches * batch_size
+  cores = max(workers, 1)
+  return {"what": "pairs", "image_size": int(batch["source"].shape[1]),
+          "batch_size": batch_size, "augment": augment, "workers": workers,
+          "pairs_per_clip": pairs_per_clip, "pairs": pairs,
+          "seconds": round(seconds, 3), "pairs_per_s": round(pairs / seconds, 1),
+          "pairs_per_s_per_core": round(pairs / seconds / cores, 1), "cores": cores,
+          # CPU time of this process (workers excluded): the per-core rate on a machine
+          # whose cores are shared with other jobs, where wall time overstates the cost.
+          "cpu_seconds": round(cpu, 3),
+          "pairs_per_cpu_s": round(pairs / cpu, 1) if workers == 0 else None}
+
+
+def run(dataset: str = "synthetic_me", data_dir: str | None = None, image_size: int = 256,
+        batch_size: int = 16, batches: int = 30, build_clips: int = 12,
+        manual_dir: str | None = None, workers: int = 0, augment: bool = True,
+        measure_build: bool = True, pairs_per_clip=(1, 4)) -> list[dict]:
+  """Measures building (clips/s) and the pair pipeline (pairs/s per core); returns rows.
+
+  The pair pipeline reads `dataset` from `data_dir` when it is built there at `image_size`;
+  otherwise it reads the records built by the build measurement.
+  """
+  from me_fomm.data import sources
+
+  rows = []
+  with tempfile.TemporaryDirectory(prefix="me_fomm_bench_") as tmp:
+    source = None
+    if data_dir is not None:
+      try:
+        source = sources.load(dataset, data_dir, "train", image_size=image_size)
+      except FileNotFoundError:
+        source = None
+    if measure_build or source is None:
+      b, row = _time_build(dataset, image_size, build_clips, manual_dir, tmp)
+      rows.append(row)
+      if source is None:
+        source = sources.ClipSource(b.as_data_source("train"), row["dataset"], "train")
+    for k in ([pairs_per_clip] if isinstance(pairs_per_clip, int) else pairs_per_clip):
+      rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, k))
+      if workers > 0:
+        rows.append(_time_pairs(source, None, batch_size, batches, workers, augment, k))
+  return rows
+
+
+def _print(rows: list[dict]) -> None:
+  for r in rows:
+    if r["what"] == "build":
+      print(f"build  {r['dataset']:<28} {r['clips']:>4} clips {r['frames']:>6} frames "
+            f"{r['seconds']:>8.2f} s  {r['clips_per_s']:>8.2f} clips/s  "
+            f"{r['frames_per_s']:>8.1f} frames/s (1 core); {r['clips_per_cpu_s']:.2f} "
+            "clips per CPU-second")
+    else:
+      print(f"pairs  {r['image_size']}x{r['image_size']} batch {r['batch_size']:<3} "
+            f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}  "
+            f"{r['pairs_per_s']:>8.1f} pairs/s  "
+            f"{r['pairs_per_s_per_core']:>8.1f} pairs/s per core"
+            + (f"; {r['pairs_per_cpu_s']:.1f} pairs per CPU-second" if r["pairs_per_cpu_s"] else ""))
+
+
+def main(argv) -> None:
+  del argv
+  from absl import flags
+
+  f = flags.FLAGS
+  rows = run(f.dataset, f.data_dir, f.image_size, f.batch_size, f.batches, f.build_clips,
+             f.manual_dir, f.workers, f.augment, f.measure_build,
+             tuple(int(k) for k in f.pairs_per_clip))
+  _print(rows)
+  if f.json_out:
+    os.makedirs(os.path.dirname(os.path.abspath(f.json_out)), exist_ok=True)
+    with open(f.json_out, "w") as fh:
+      json.dump(rows, fh, indent=1)
+
+
+def define_flags() -> None:
+  from absl import flags
+
+  flags.DEFINE_string("dataset", "synthetic_me", "dataset name (see me_fomm.data.sources).")
+  flags.DEFINE_string("data_dir", None, "read a dataset built here (else the benchmark's build).")
+  flags.DEFINE_string("manual_dir", None, "corpus folder, to time building a real corpus.")
+  flags.DEFINE_integer("image_size", 256, "resolution.")
+  flags.DEFINE_integer("batch_size", 16, "pairs per batch.")
+  flags.DEFINE_integer("batches", 30, "timed batches.")
+  flags.DEFINE_integer("build_clips", 12, "synthetic_me clips to build for the build timing.")
+  flags.DEFINE_integer("workers", 0, "also time this many Grain worker processes.")
+  flags.DEFINE_boolean("augment", True, "flip + time flip + colour jitter.")
+  flags.DEFINE_boolean("measure_build", True, "time building as well.")
+  flags.DEFINE_string("json_out", None, "also write the rows as JSON here.")
+  flags.DEFINE_list("pairs_per_clip", ["1", "4"], "pair_loader pairs_per_clip values to time.")
+
+
+if __name__ == "__main__":
+  from absl import app
+
+  define_flags()
+  app.run(main)
