@@ -162,6 +162,27 @@ def _shard_indices(n: int, shard_index: int, shard_count: int) -> list:
   return list(range(shard_index, n, shard_count))
 
 
+def as_augment_config(augment) -> A.AugmentConfig:
+  """True (FOMM's defaults), False/None (none), an AugmentConfig, or a mapping of its fields
+  (e.g. an ml_collections ConfigDict from an experiment config)."""
+  if augment is True:
+    return A.AugmentConfig()
+  if augment is False or augment is None:
+    return A.AugmentConfig.none()
+  if isinstance(augment, A.AugmentConfig):
+    return augment
+  if hasattr(augment, "to_dict"):
+    augment = augment.to_dict()
+  if isinstance(augment, dict):
+    fields = {f.name for f in dataclasses.fields(A.AugmentConfig)}
+    unknown = set(augment) - fields
+    if unknown:
+      raise ValueError(f"augment: unknown fields {sorted(unknown)}; known: {sorted(fields)}.")
+    return A.AugmentConfig(**augment)
+  raise ValueError(f"augment must be a bool, an AugmentConfig or a dict of its fields, got "
+                   f"{type(augment).__name__}.")
+
+
 def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
                 shard_count: int = 1, augment: A.AugmentConfig | bool = True,
                 image_size: int | None = None, num_epochs: int | None = None,
@@ -177,7 +198,8 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
     batch_size: examples per batch on this host.
     seed: order, frame choice and augmentation are a function of the seed (and the shard).
     shard_index, shard_count: this host's part (`jax.process_index()`, `jax.process_count()`).
-    augment: True for FOMM's defaults, False for none, or an `AugmentConfig`.
+    augment: True for FOMM's defaults, False for none, an `AugmentConfig` or a dict of its
+      fields (`as_augment_config`).
     image_size: resize decoded frames (and landmarks) to this size; None keeps the stored size.
     num_epochs: None repeats forever.
     worker_count: >0 decodes in that many Grain worker processes.
@@ -191,10 +213,7 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
   n = len(source)
   if n == 0:
     raise ValueError("pair_loader: the source has no clips.")
-  if augment is True:
-    augment = A.AugmentConfig()
-  elif augment is False or augment is None:
-    augment = A.AugmentConfig.none()
+  augment = as_augment_config(augment)
   if pairs_per_clip < 1:
     raise ValueError(f"pairs_per_clip must be >= 1, got {pairs_per_clip}.")
   indices = _shard_indices(n, shard_index, shard_count)

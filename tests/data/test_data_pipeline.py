@@ -178,3 +178,13 @@ def test_uint8_colour_matches_float():
     ref = A.apply_colour(x.astype(np.float32) / 255.0, p)
     got = A.apply_colour_uint8(x, p).astype(np.float32) / 255.0
     assert np.abs(got - ref).max() <= 1.5 / 255.0
+
+
+def test_augment_argument_forms():
+  assert pipeline.as_augment_config(True) == A.AugmentConfig()
+  assert pipeline.as_augment_config(None) == A.AugmentConfig.none()
+  assert pipeline.as_augment_config({"flip_prob": 1.0}).flip_prob == 1.0
+  with pytest.raises(ValueError, match="unknown fields"):
+    pipeline.as_augment_config({"rotate": 1.0})
+  with pytest.raises(ValueError, match="bool"):
+    pipeline.as_augment_config("yes")
