@@ -65,12 +65,13 @@ def run(config, batch: int = 32, steps: int = 10, warmup: int = 2, repeats: int 
         kp_s = animator._keypoints(v, source, src_prior)
         kp_0 = animator._keypoints(v, driving[:1], None if prior is None else prior[:1])
         t = time.perf_counter()
-        compiled = animator._frames.lower(v, source, kp_s, kp_0, driving, prior).compile()
+        scale = jnp.float32(1.0)
+        compiled = animator._frames.lower(v, source, kp_s, kp_0, driving, prior, scale).compile()
         compile_s = time.perf_counter() - t
         flops = compiled_flops(compiled)
 
         def call():
-            return compiled(v, source, kp_s, kp_0, driving, prior)[0]
+            return compiled(v, source, kp_s, kp_0, driving, prior, scale)[0]
 
         timing = time_steps(call, n_steps, repeats, warmup)
         step_s = timing["step_time_s"]

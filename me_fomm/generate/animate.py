@@ -71,7 +71,7 @@ class Animator:
 
     def __init__(self, models, variables, model_config, relative: bool = True, adapt_scale: bool = False,
                  magnify: float = 1.0, batch_size: int = 32):
-        from me_fomm.model.motion_transfer import normalize_kp
+        from me_fomm.model.motion_transfer import movement_scale, normalize_kp
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -94,13 +94,14 @@ class Animator:
             kp = kp_detector.apply(v["kp_detector"], image, prior=prior, train=False)
             return {"value": kp["value"].astype(jnp.float32), "jacobian": kp["jacobian"].astype(jnp.float32)}
 
-        def frames(v, source, kp_source, kp_initial, driving, prior_value):
+        def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
             b = driving.shape[0]
             tile = lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:])
             kp_s = jax.tree_util.tree_map(tile, kp_source)
             kp_0 = jax.tree_util.tree_map(tile, kp_initial)
             kp_d = keypoints(v, driving, prior_value)
-            kp_n = normalize_kp(kp_s, kp_d, kp_0, adapt_movement_scale=adapt_scale,
+            # `scale` is the adapt-scale factor, computed once per clip outside jit (hull areas in NumPy).
+            kp_n = normalize_kp(kp_s, kp_d, kp_0, adapt_movement_scale=scale,
                                 use_relative_movement=relative, use_relative_jacobian=relative,
                                 magnify=magnify)
             out = generator.apply(v["generator"], tile(source), kp_source=kp_s, kp_driving=kp_n, train=False)
@@ -109,6 +110,8 @@ class Animator:
 
         self._keypoints = jax.jit(keypoints)
         self._frames = jax.jit(frames)
+        self.adapt_scale = adapt_scale
+        self._movement_scale = movement_scale
 
     # ------------------------------------------------------------------------------------------ helpers
     def _check_frames(self, x: np.ndarray, name: str) -> np.ndarray:
@@ -169,6 +172,10 @@ class Animator:
         kp_source = self._keypoints(v, source, None if src_prior is None else jnp.asarray(src_prior))
         kp_initial = self._keypoints(v, jnp.asarray(driving[reference][None]),
                                      None if init_prior is None else jnp.asarray(init_prior))
+        scale = jnp.float32(1.0)
+        if self.adapt_scale:
+            # sqrt(hull area of the target's keypoints / that of the onset frame's), FOMM's adapt_movement_scale.
+            scale = jnp.asarray(self._movement_scale(kp_source, kp_initial)[0], jnp.float32)
         b = self.batch_for(t)
         preds, kps_d, kps_n = [], [], []
         starts = range(0, t, b)
@@ -186,7 +193,7 @@ class Animator:
                 if prior is not None:
                     prior = np.concatenate([prior, np.repeat(prior[-1:], b - m, axis=0)])
             pred, kd, kn = self._frames(v, source, kp_source, kp_initial, jnp.asarray(chunk),
-                                        None if prior is None else jnp.asarray(prior))
+                                        None if prior is None else jnp.asarray(prior), scale)
             preds.append(np.asarray(pred)[:m])
             kps_d.append(np.asarray(kd)[:m])
             kps_n.append(np.asarray(kn)[:m])

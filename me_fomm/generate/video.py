@@ -325,7 +325,11 @@ def gif_fps(fps: float) -> float:
 
 
 def write_gif(path: str, frames, fps: float) -> float:
-    """Writes a looping GIF; returns the frame rate actually used (at most MAX_GIF_FPS, see above)."""
+    """Writes a looping GIF; returns the frame rate actually used (at most MAX_GIF_FPS, see above).
+
+    Pillow stores identical consecutive frames once with their delays added, so the play time is exact
+    but a still stretch reads back as fewer frames.
+    """
     import imageio.v2 as imageio
 
     frames = _as_uint8_frames(frames)
