@@ -11,7 +11,6 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from me_fomm.model import geometry, motion_transfer, pyramid, tps
 from model_reference import get_reference, max_err
@@ -87,10 +86,9 @@ def test_keypoint_detector(ref):
     assert max_err(own["jacobian"], ref["kp_driving_own/jacobian"]) < KP_TOL
 
 
-def test_keypoint_detector_precomputed_mask_equals_internal(ref):
-  if not ref.is_seed:
-    pytest.skip("prior mode only")
+def test_keypoint_detector_precomputed_mask_equals_internal():
   from me_fomm.prior import region_mask
+  ref = get_reference("seed_small_s0")
   px = ref["au_keypoints_px"]
   inside = _kp(ref, ref["frames"], px)
   mask = region_mask.seed_region_mask(jnp.asarray(px), image_size=256, grid=64)
