@@ -34,3 +34,16 @@ def test_prepare_errors(fake_corpora, tmp_path):
              "--image_size=64", "--strict")
   assert out.returncode == 1 and "strict" in out.stderr
   assert not (tmp_path / "casme2" / "64" / "1.0.0").exists()
+
+
+def test_reading_and_loading_never_import_tensorflow(synthetic_small):
+  code = (
+      "import sys\n"
+      "from me_fomm.data import pipeline, sources\n"
+      f"src = sources.load('synthetic_me/small', {str(synthetic_small)!r}, 'train')\n"
+      "b = next(pipeline.pair_loader(src, 2, read_threads=0))\n"
+      "assert b['source'].shape == (2, 64, 64, 3)\n"
+      "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+      "print('ok')\n")
+  out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+  assert out.returncode == 0 and "ok" in out.stdout, out.stderr[-2000:]
