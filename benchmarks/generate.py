@@ -19,6 +19,20 @@ import jax.numpy as jnp
 import numpy as np
 
 
+def _measuring_helpers():
+    """benchmarks.run's measuring helpers.
+
+    Under `python -m benchmarks.run` that module is `__main__`; importing it again as `benchmarks.run` would
+    define its absl flags a second time (DuplicateFlagError), so reuse the running copy when it is there.
+    """
+    main = sys.modules.get("__main__")
+    if main is not None and all(hasattr(main, n) for n in ("compiled_flops", "peak_memory", "time_steps")):
+        return main
+    import benchmarks.run as run_module
+
+    return run_module
+
+
 def _setup(config, image_size: int | None):
     from me_fomm import model as model_lib
     from me_fomm.generate.animate import Animator
@@ -32,6 +46,23 @@ def _setup(config, image_size: int | None):
     return cfg, models, variables, Animator
 
 
+def _synthetic_landmarks(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(n, 68, 2) px: a frontal face's landmarks, jittered (the prior keypoints need some; values do not
+    change the speed)."""
+    t = np.linspace(0, 1, 17)
+    jaw = np.stack([0.15 + 0.7 * t, 0.45 + 0.4 * np.sin(np.pi * t)], -1)
+    brows = np.stack([np.r_[np.linspace(0.22, 0.44, 5), np.linspace(0.56, 0.78, 5)], np.full(10, 0.35)], -1)
+    nose = np.stack([np.r_[np.full(4, 0.5), np.linspace(0.43, 0.57, 5)], np.r_[np.linspace(0.42, 0.58, 4),
+                                                                                np.full(5, 0.62)]], -1)
+    a = np.linspace(0, 2 * np.pi, 6, endpoint=False)
+    eyes = np.concatenate([np.stack([c - 0.06 * np.cos(a), 0.44 - 0.02 * np.sin(a)], -1) for c in (0.35, 0.65)])
+    b = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    mouth = np.stack([0.5 - np.r_[0.12 * np.cos(b[:12]), 0.08 * np.cos(b[12:])],
+                      0.74 - np.r_[0.04 * np.sin(b[:12]), 0.015 * np.sin(b[12:])]], -1)
+    face = np.concatenate([jaw, brows, nose, eyes, mouth])
+    return ((face[None] + rng.normal(0, 0.005, (n, 68, 2))) * (size - 1)).astype(np.float32)
+
+
 def run(config, batch: int = 32, steps: int = 10, warmup: int = 2, repeats: int = 3,
         image_size: int | None = None) -> list[dict]:
     """Rows {'figure': frames/s, 'unit', 'mode': 'batch'|'one_frame', step and compile times, FLOPs, memory}.
@@ -42,8 +73,8 @@ def run(config, batch: int = 32, steps: int = 10, warmup: int = 2, repeats: int 
       steps, warmup, repeats: timed calls per repeat, untimed calls, repeats (median reported).
       image_size: override of the model's resolution (e.g. 256 for the demo config's architecture at 256).
     """
-    from benchmarks.run import compiled_flops, peak_memory, time_steps
-    from benchmarks.train import synthetic_landmarks
+    helpers = _measuring_helpers()
+    compiled_flops, peak_memory, time_steps = helpers.compiled_flops, helpers.peak_memory, helpers.time_steps
 
     cfg, models, variables, Animator = _setup(config, image_size)
     size = int(cfg.image_size)
@@ -59,7 +90,7 @@ def run(config, batch: int = 32, steps: int = 10, warmup: int = 2, repeats: int 
         if animator.uses_prior:
             from me_fomm.generate.animate import au_prior_values
 
-            lm = synthetic_landmarks(b + 1, size, rng)
+            lm = _synthetic_landmarks(b + 1, size, rng)
             values = au_prior_values(lm, size)
             src_prior, prior = jnp.asarray(values[:1]), jnp.asarray(values[1:])
         kp_s = animator._keypoints(v, source, src_prior)
@@ -89,7 +120,7 @@ def main(argv) -> None:
 
     from absl import flags
 
-    from benchmarks.run import device_info
+    device_info = _measuring_helpers().device_info
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:

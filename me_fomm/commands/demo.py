@@ -104,13 +104,15 @@ def verdicts(summaries: dict) -> dict:
     m, b = cross[P.MODEL], cross[P.BASELINE]
     corr, corr_b = m.get("motion_correlation", float("nan")), b.get("motion_correlation", float("nan"))
     ratio, ratio_b = m.get("apex_ratio", float("nan")), b.get("apex_ratio", float("nan"))
-    passed = bool(P.better("motion_correlation", corr, corr_b))
+    # Both parts of motion fidelity must beat the baseline: the pattern (correlation) and the amplitude
+    # (apex ratio nearer 1); a model that moves the right way but 100x too much does not pass.
+    passed = bool(P.better("motion_correlation", corr, corr_b)) and bool(P.better("apex_ratio", ratio, ratio_b))
     out["motion_fidelity"] = {
         "passed": passed,
         "text": (f"motion fidelity: AU keypoint trajectory correlation {corr:.3f} vs {corr_b:.3f} for the "
-                 f"copy-the-target baseline (apex magnitude ratio {ratio:.3f} vs {ratio_b:.3f}): the model "
-                 + ("transfers the driving motion better than standing still." if passed
-                    else "does NOT beat the baseline."))}
+                 f"copy-the-target baseline, apex magnitude ratio {ratio:.3f} vs {ratio_b:.3f} (1 = same "
+                 "amplitude): the model " + ("transfers the driving motion better than standing still." if passed
+                                             else "does NOT beat the baseline on both."))}
     akd, akd_b = m.get("gt_akd", float("nan")), b.get("gt_akd", float("nan"))
     passed = bool(P.better("gt_akd", akd, akd_b))
     out["akd_ground_truth"] = {
