@@ -92,8 +92,8 @@ def test_keypoint_detector_precomputed_mask_equals_internal():
   px = ref["au_keypoints_px"]
   inside = _kp(ref, ref["frames"], px)
   mask = region_mask.seed_region_mask(jnp.asarray(px), image_size=256, grid=64)
-  given = ref.models.kp_detector.apply(ref.variables["kp_detector"], jnp.asarray(ref["frames"]),
-                                       prior={"value": jnp.asarray(px) * 2 / 256 - 1, "mask": mask})
+  given = _jitted(ref.name, "kp")(ref.variables["kp_detector"], jnp.asarray(ref["frames"]),
+                                  {"value": jnp.asarray(px) * 2 / 256 - 1, "mask": mask})
   assert max_err(inside["jacobian"], given["jacobian"]) < 1e-6
 
 
@@ -139,7 +139,7 @@ def test_discriminator(ref):
   folded spectral norm), 1e-3 after the first InstanceNorm (ours differs from the fixture by <= 6.3e-4).
   """
   pred = jnp.asarray(ref.nhwc("generator_out/prediction"))
-  out = ref.models.discriminator.apply(ref.variables["discriminator"], {"prediction_1": pred})
+  out = jax.jit(ref.models.discriminator.apply)(ref.variables["discriminator"], {"prediction_1": pred})
   for i, fmap in enumerate(out["feature_maps_1"]):
     want = ref.nhwc(f"discriminator_out/feature_maps_1/{i}")
     assert fmap.shape == want.shape
@@ -166,8 +166,8 @@ def test_normalize_kp(ref):
 
 def test_tps_transform(ref):
   t = {k: jnp.asarray(ref[f"transform/{k}"]) for k in ("theta", "control_points", "control_params")}
-  frame = tps.transform_frame(t, jnp.asarray(ref["frames"]))
+  frame = jax.jit(tps.transform_frame)(t, jnp.asarray(ref["frames"]))
   assert max_err(frame, ref.nhwc("transform/frame")) < IMG_TOL
   coords = jnp.asarray(ref["transform/coords"])
-  assert max_err(tps.warp_coordinates(t, coords), ref["transform/warped"]) < KP_TOL
-  assert max_err(tps.jacobian(t, coords), ref["transform/jacobian"]) < KP_TOL
+  assert max_err(jax.jit(tps.warp_coordinates)(t, coords), ref["transform/warped"]) < KP_TOL
+  assert max_err(jax.jit(tps.jacobian)(t, coords), ref["transform/jacobian"]) < KP_TOL
