@@ -59,7 +59,7 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
     optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
 
     def init():
-        v = model_lib.init_variables(models, config.model, jax.random.PRNGKey(0))
+        v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
         return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
 
     state = jax.jit(init, out_shardings=repl)()

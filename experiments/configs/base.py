@@ -65,6 +65,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_every = 0              # ...plus every K-th step for good (0 = none)
     c.async_checkpoints = True
     c.max_nonfinite_in_a_row = 5  # that many skipped (non-finite) updates in a row stop the run
+    # XLA options for compiling the step, e.g. {'xla_backend_optimization_level': 0} to trade
+    # step speed for compile time in short CPU runs (tests); empty = XLA's defaults.
+    c.compiler_options = ml_collections.ConfigDict()
     c.debug = ml_collections.ConfigDict()
     c.debug.kill_at_step = -1     # tests: SIGKILL this process after that step (fault injection)
     c.debug.sigterm_at_step = -1  # tests: SIGTERM this process after that step

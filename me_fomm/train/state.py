@@ -40,6 +40,17 @@ def _is_typed_key(x) -> bool:
     return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
+def init_rng(seed: int) -> jax.Array:
+    """The key that initialises the model variables.
+
+    An RBG key, not threefry: parameter init draws one random tensor per layer, and XLA's CPU
+    compiler takes close to a minute on the unrolled threefry rounds of a full FOMM init, against
+    seconds for the RngBitGenerator op. Only the init's values depend on it (deterministic for a
+    given seed, JAX version and backend); the step's randomness (the TPS draws) stays threefry.
+    """
+    return jax.random.key(int(seed), impl="unsafe_rbg")
+
+
 def lr_schedule(lr: float, milestones, steps_per_epoch: int, gamma: float = 0.1) -> optax.Schedule:
     """`lr * gamma ** (number of milestones passed)`, milestones in epochs."""
     if steps_per_epoch < 1:

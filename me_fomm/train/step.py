@@ -80,9 +80,10 @@ def make_train_step(models, model_cfg, config: ml_collections.ConfigDict,
     compiled program does not embed 60 MB of weights. Compile with `jit_train_step`.
     """
     from me_fomm.model import pyramid as pyramid_lib
-    from me_fomm.model import tps as tps_lib
 
     lw = config.loss
+    if lw.equivariance_value or lw.equivariance_jacobian:
+        from me_fomm.model import tps as tps_lib
     scales = tuple(lw.scales)
     disc_scales = tuple(model_cfg.discriminator.scales)
     gan_on = lw.generator_gan > 0
@@ -215,6 +216,21 @@ def jit_train_step(train_step: Callable, mesh, donate: bool = True):
     repl = mesh_lib.replicated(mesh)
     return jax.jit(train_step, in_shardings=(repl, mesh_lib.batch_sharded(mesh), repl),
                    out_shardings=(repl, repl), donate_argnums=(0,) if donate else ())
+
+
+def compile_train_step(jitted: Callable, state, batch, vgg_layers, compiler_options=None):
+    """Ahead-of-time compile of `jit_train_step`'s function for these shapes (abstract values work).
+
+    Returns `(compiled, seconds)`; `compiled` is called like the step. `compiler_options` are XLA
+    debug options (a dict), e.g. `{'xla_backend_optimization_level': 0}`.
+    """
+    import time
+
+    t = time.perf_counter()
+    lowered = jitted.lower(state, batch, vgg_layers)
+    options = dict(compiler_options) if compiler_options else None
+    compiled = lowered.compile(compiler_options=options) if options else lowered.compile()
+    return compiled, time.perf_counter() - t
 
 
 def make_predict_fn(models, model_cfg) -> Callable:

@@ -44,7 +44,7 @@ TRAIN_CONFIG = "train_config"
 # Fields that may change between a run and its resumption: they steer the run, not what it learns.
 RUN_CONTROL_FIELDS = ("total_steps", "num_epochs", "log_every", "image_every", "checkpoint_every",
                       "keep_checkpoints", "keep_every", "async_checkpoints",
-                      "max_nonfinite_in_a_row", "debug.", "data.data_dir", "data.prefetch", "name")
+                      "max_nonfinite_in_a_row", "debug.", "compiler_options", "data.data_dir", "data.prefetch", "name")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -118,7 +118,9 @@ def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: in
     """This process's pair iterator and the corpus size (clips) from `me_fomm.data`."""
     from me_fomm.data import pipeline, sources
 
-    source = sources.load(config.data.name, config.data.data_dir or None, config.data.split)
+    data_dir = config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")
+    source = sources.load(config.data.name, data_dir, config.data.split,
+                          image_size=config.data.image_size)
     loader = pipeline.pair_loader(source, batch_size=local_batch, seed=config.seed,
                                   shard_index=shard_index, shard_count=shard_count,
                                   augment=config.data.augment, image_size=config.data.image_size)
@@ -206,25 +208,37 @@ def _abstract(tree, sharding):
     return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-def restore_or_refuse(mngr: ocp.CheckpointManager, config, state, mesh):
-    """Restores the latest checkpoint onto `mesh` (replicated), or returns (state, None, 0).
+class ConfigMismatchError(ValueError):
+    """The workdir holds a checkpoint of another config."""
 
-    Refuses a checkpoint written with another config with every differing field listed.
-    """
+
+def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
+    """The latest step of `mngr`, after checking it was written with `config` (JSON items only,
+    before anything is built). Fields in `RUN_CONTROL_FIELDS` may differ."""
     step = mngr.latest_step()
     if step is None:
-        return state, None, 0
-    meta = mngr.restore(step, args=ocp.args.Composite(**{
-        ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()}))
-    expected_train = ckpt_lib.config_to_dict(config)
+        return None
+    try:
+        meta = mngr.restore(step, args=ocp.args.Composite(**{
+            ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()}))
+    except Exception as e:  # Orbax raises several types for a folder that is not its own.
+        raise ConfigMismatchError(
+            f"{mngr.directory} step {step} has no readable '{TRAIN_CONFIG}'/'{ckpt_lib.MODEL_CONFIG}' "
+            f"items ({e}); it is not a checkpoint of `me-fomm train`. Use a fresh --workdir") from e
     lines = ckpt_lib.config_differences(meta[ckpt_lib.MODEL_CONFIG], config.model)
-    lines += [l for l in train_config_differences(meta[TRAIN_CONFIG], expected_train)
+    lines += [l for l in train_config_differences(meta[TRAIN_CONFIG], ckpt_lib.config_to_dict(config))
               if not l.strip().startswith("model.")]
     if lines:
-        raise ValueError(
+        raise ConfigMismatchError(
             f"{mngr.directory} holds a checkpoint (step {step}) of another config; use a fresh "
             f"--workdir or the config it was trained with. Differences (checkpoint vs now):\n"
             + "\n".join(lines))
+    return step
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, state, mesh):
+    """The train state of `step`, its arrays placed replicated on `mesh` (whatever mesh wrote
+    them), and this process's data-iterator state."""
     repl = mesh_lib.replicated(mesh)
     restored = mngr.restore(step, args=ocp.args.Composite(**{
         ckpt_lib.MODELS: ocp.args.StandardRestore(_abstract(state.variables, repl)),
@@ -232,7 +246,7 @@ def restore_or_refuse(mngr: ocp.CheckpointManager, config, state, mesh):
         DATA_ITER: DataIterRestore(),
     }))
     state = state_lib.replace_from_item(state, restored[ckpt_lib.MODELS], restored[TRAIN_STATE])
-    return state, restored[DATA_ITER], step
+    return state, restored[DATA_ITER]
 
 
 def _save(mngr, step, state, config, data_state, force=False):
@@ -277,50 +291,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                          f"{config.batch_size}; lower batch_size or raise num_repeats")
     total_steps = config.total_steps if config.total_steps > 0 else config.num_epochs * steps_per_epoch
 
-    models = model_lib.build_models(config.model)
-    init_rng, state_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-    optimizers = state_lib.make_optimizers(config, steps_per_epoch)
-
-    def init_state():
-        variables = model_lib.init_variables(models, config.model, init_rng)
-        return state_lib.create_train_state(variables, optimizers, state_rng)
-
-    state = jax.jit(init_state, out_shardings=repl)()
-    vgg_layers = None
-    if any(config.loss.perceptual):
-        vgg = losses_lib.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)
-        vgg_layers = jax.device_put(vgg["layers"], repl)
-
     os.makedirs(workdir, exist_ok=True)
     mngr = _checkpoint_manager(os.path.join(workdir, "checkpoints"), config)
-    state, data_state, start_step = restore_or_refuse(mngr, config, state, mesh)
-    if data_state is not None:
-        loader.set_state(data_state)
-        logging.info("resumed from step %d of %s", start_step, mngr.directory)
-    data_state = data_state if data_state is not None else loader.get_state()
-
-    train_step = step_lib.jit_train_step(
-        step_lib.make_train_step(models, config.model, config, optimizers), mesh)
-    predict = step_lib.make_predict_fn(models, config.model) if config.image_every > 0 else None
-    writer = writer_lib.MetricsWriter(workdir, enabled=is_host0)
-    progress = writer_lib.Progress(total_steps, config.batch_size, start_step)
-    logging.info("training %s: %d steps (%d per epoch), global batch %d on %d devices, from step %d",
-                 config.name, total_steps, steps_per_epoch, config.batch_size, jax.device_count(),
-                 start_step)
-
+    prefetch = writer = previous_handler = None
     preempt = threading.Event()
-    previous_handler = None
-    if threading.current_thread() is threading.main_thread():
-        previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempt.set())
-
-    prefetch = Prefetcher(loader, config.data.prefetch)
-    last, last_logged = {}, -1
-    step = start_step
+    step = start_step = 0
     try:
+        start_step = step = refuse_other_config(mngr, config) or 0
+        models = model_lib.build_models(config.model)
+        init_rng = state_lib.init_rng(config.seed)
+        state_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+        optimizers = state_lib.make_optimizers(config, steps_per_epoch)
+
+        def init_state():
+            variables = model_lib.init_variables(models, config.model, init_rng)
+            return state_lib.create_train_state(variables, optimizers, state_rng)
+
+        state = jax.jit(init_state, out_shardings=repl)()
+        vgg_layers = None
+        if any(config.loss.perceptual):
+            vgg = losses_lib.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)
+            vgg_layers = jax.device_put(vgg["layers"], repl)
+
+        data_state = None
+        if start_step:
+            state, data_state = restore(mngr, start_step, state, mesh)
+            loader.set_state(data_state)
+            logging.info("resumed from step %d of %s", start_step, mngr.directory)
+        else:
+            data_state = loader.get_state()
+
+        train_step = step_lib.jit_train_step(
+            step_lib.make_train_step(models, config.model, config, optimizers), mesh)
+        compiled = None
+        predict = step_lib.make_predict_fn(models, config.model) if config.image_every > 0 else None
+        writer = writer_lib.MetricsWriter(workdir, enabled=is_host0)
+        progress = writer_lib.Progress(total_steps, config.batch_size, start_step)
+        logging.info("training %s: %d steps (%d per epoch), global batch %d on %d devices, from step %d",
+                     config.name, total_steps, steps_per_epoch, config.batch_size, jax.device_count(),
+                     start_step)
+
+        if threading.current_thread() is threading.main_thread():
+            previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempt.set())
+
+        prefetch = Prefetcher(loader, config.data.prefetch)
+        last, last_logged = {}, -1
         while step < total_steps:
             host_batch, next_data_state = prefetch.next()
             batch = mesh_lib.global_batch_from_local(host_batch, mesh)
-            state, metrics = train_step(state, batch, vgg_layers)
+            if compiled is None:
+                compiled, seconds = step_lib.compile_train_step(
+                    train_step, state, batch, vgg_layers, config.get("compiler_options"))
+                logging.info("compiled the train step in %.1f s", seconds)
+            state, metrics = compiled(state, batch, vgg_layers)
             step += 1
             data_state = next_data_state
 
@@ -348,17 +371,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                                       is_host0)
 
             if step % config.checkpoint_every == 0 or step == total_steps or preempt.is_set():
-                _save(mngr, step, state, config, data_state, force=preempt.is_set())
+                run = int(jax.device_get(state.nonfinite_run))
+                if run == 0:
+                    _save(mngr, step, state, config, data_state, force=preempt.is_set())
+                else:  # Keep the last checkpoint from before the skipped updates.
+                    logging.warning("step %d: no checkpoint during %d skipped updates in a row",
+                                    step, run)
             if preempt.is_set():
                 mngr.wait_until_finished()
                 logging.warning("SIGTERM: saved step %d to %s; stopping", step, mngr.directory)
                 break
             _debug_faults(config, step, mngr)
     finally:
-        prefetch.close()
+        if prefetch is not None:
+            prefetch.close()
         mngr.wait_until_finished()
         mngr.close()
-        writer.close()
+        if writer is not None:
+            writer.close()
         if previous_handler is not None:
             signal.signal(signal.SIGTERM, previous_handler)
 

@@ -1,0 +1,30 @@
+"""Training tests compile the same tiny programs in several places (in-process runs, resumed runs,
+subprocesses); a persistent compilation cache shared by them compiles each program once.
+
+Enabled only while this folder's tests run, then switched off again for the rest of the session.
+"""
+
+import jax
+import pytest
+
+
+@pytest.fixture(scope="session")
+def compile_cache_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("jax_compile_cache"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def persistent_compile_cache(compile_cache_dir):
+    from jax.experimental.compilation_cache import compilation_cache as cc
+
+    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
+             "jax_persistent_cache_min_entry_size_bytes")
+    old = {n: getattr(jax.config, n) for n in names}
+    jax.config.update("jax_compilation_cache_dir", compile_cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    cc.reset_cache()
+    yield compile_cache_dir
+    for n, v in old.items():
+        jax.config.update(n, v)
+    cc.reset_cache()
