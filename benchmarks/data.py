@@ -11,7 +11,8 @@ Pairs: `pair_loader` with no prefetch threads and no worker processes, so every 
 made on demand in the calling thread; pairs/s from that run is the rate of one CPU core
 (decode two PNGs, crop/resize if asked, flip, colour jitter, float conversion, batching).
 With `workers` > 0 it also runs Grain worker processes and reports the total rate and the
-rate per worker. Each is timed for every `pairs_per_clip` (pairs drawn per clip record read). Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
+rate per worker. Each is timed for every `pairs_per_clip` (pairs drawn per clip record read), and once with
+all clip records cached in memory (`cache_clips`), which leaves decoding and augmentation. Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
 (process CPU time) are printed too: on a machine shared with other jobs they, not wall-clock
 rates, estimate what one free core does.
 """
@@ -25,7 +26,7 @@ import time
 
 
 def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str | None,
-                work_dir: str) -> dict:
+                work_dir: str, frame_format: str = "png"):
   import tensorflow_datasets as tfds
 
   from me_fomm.data import sources
@@ -34,7 +35,8 @@ def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str
   if dataset.split("/")[0] == "synthetic_me":
     from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
     variant = dataset.split("/")[1] if "/" in dataset else "demo"
-    cfg = S.synthetic_config(variant, image_size, num_train=build_clips, num_test=1)
+    cfg = S.synthetic_config(variant, image_size, num_train=build_clips, num_test=1,
+                             frame_format=frame_format)
     b = S.SyntheticMe(data_dir=work_dir, config=cfg)
     _ = b._faces  # dlib on the two photos: a one-off cost, timed separately  pylint: disable=protected-access
     start, cpu = time.perf_counter(), time.process_time()
@@ -42,7 +44,7 @@ def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str
   else:
     if not manual_dir:
       raise ValueError(f"benchmarking the build of {dataset} needs manual_dir (the corpus).")
-    b = sources.builder(dataset, work_dir, image_size)
+    b = sources.builder(dataset, work_dir, image_size, frame_format=frame_format)
     _ = b.detector, b.crop_detector
     start, cpu = time.perf_counter(), time.process_time()
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
@@ -56,13 +58,17 @@ def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str
 
 
 def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, workers: int,
-                augment: bool, pairs_per_clip: int = 1) -> dict:
+                augment: bool, pairs_per_clip: int = 1, cache: bool = False) -> dict:
   from me_fomm.data import pipeline
 
   it = pipeline.pair_loader(source, batch_size, seed=0, augment=augment, image_size=image_size,
                             worker_count=workers, read_threads=0 if workers == 0 else None,
-                            pairs_per_clip=pairs_per_clip)
-  for _ in range(2 if workers == 0 else 2 * workers):  # warm-up (worker start, caches)
+                            pairs_per_clip=pairs_per_clip,
+                            cache_clips=len(source) if cache else 1)
+  warm = 2 if workers == 0 else 2 * workers  # worker start-up
+  if cache:  # one epoch fills the cache
+    warm = max(warm, -(-len(source) * pairs_per_clip // batch_size) * max(workers, 1))
+  for _ in range(warm):
     next(it)
   start, cpu = time.perf_counter(), time.process_time()
   for _ in range(batches):
@@ -72,7 +78,7 @@ def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, w
   cores = max(workers, 1)
   return {"what": "pairs", "image_size": int(batch["source"].shape[1]),
           "batch_size": batch_size, "augment": augment, "workers": workers,
-          "pairs_per_clip": pairs_per_clip, "pairs": pairs,
+          "pairs_per_clip": pairs_per_clip, "cached": cache, "pairs": pairs,
           "seconds": round(seconds, 3), "pairs_per_s": round(pairs / seconds, 1),
           "pairs_per_s_per_core": round(pairs / seconds / cores, 1), "cores": cores,
           # CPU time of this process (workers excluded): the per-core rate on a machine
@@ -84,7 +90,8 @@ def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, w
 def run(dataset: str = "synthetic_me", data_dir: str | None = None, image_size: int = 256,
         batch_size: int = 16, batches: int = 30, build_clips: int = 12,
         manual_dir: str | None = None, workers: int = 0, augment: bool = True,
-        measure_build: bool = True, pairs_per_clip=(1, 4)) -> list[dict]:
+        measure_build: bool = True, pairs_per_clip=(1, 4), cache: bool = True,
+        frame_format: str = "png") -> list[dict]:
   """Measures building (clips/s) and the pair pipeline (pairs/s per core); returns rows.
 
   The pair pipeline reads `dataset` from `data_dir` when it is built there at `image_size`;
@@ -97,11 +104,12 @@ def run(dataset: str = "synthetic_me", data_dir: str | None = None, image_size: 
     source = None
     if data_dir is not None:
       try:
-        source = sources.load(dataset, data_dir, "train", image_size=image_size)
+        source = sources.load(dataset, data_dir, "train", image_size=image_size,
+                              frame_format=frame_format)
       except FileNotFoundError:
         source = None
     if measure_build or source is None:
-      b, row = _time_build(dataset, image_size, build_clips, manual_dir, tmp)
+      b, row = _time_build(dataset, image_size, build_clips, manual_dir, tmp, frame_format)
       rows.append(row)
       if source is None:
         source = sources.ClipSource(b.as_data_source("train"), row["dataset"], "train")
@@ -109,6 +117,8 @@ def run(dataset: str = "synthetic_me", data_dir: str | None = None, image_size: 
       rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, k))
       if workers > 0:
         rows.append(_time_pairs(source, None, batch_size, batches, workers, augment, k))
+    if cache:  # every clip record in memory: decoding and augmentation only
+      rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, 1, cache=True))
   return rows
 
 
@@ -121,7 +131,8 @@ def _print(rows: list[dict]) -> None:
             "clips per CPU-second")
     else:
       print(f"pairs  {r['image_size']}x{r['image_size']} batch {r['batch_size']:<3} "
-            f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}  "
+            f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}"
+            f"{' cached' if r['cached'] else '       '}  "
             f"{r['pairs_per_s']:>8.1f} pairs/s  "
             f"{r['pairs_per_s_per_core']:>8.1f} pairs/s per core"
             + (f"; {r['pairs_per_cpu_s']:.1f} pairs per CPU-second" if r["pairs_per_cpu_s"] else ""))
@@ -134,7 +145,7 @@ def main(argv) -> None:
   f = flags.FLAGS
   rows = run(f.dataset, f.data_dir, f.image_size, f.batch_size, f.batches, f.build_clips,
              f.manual_dir, f.workers, f.augment, f.measure_build,
-             tuple(int(k) for k in f.pairs_per_clip))
+             tuple(int(k) for k in f.pairs_per_clip), f.cache, f.frame_format)
   _print(rows)
   if f.json_out:
     os.makedirs(os.path.dirname(os.path.abspath(f.json_out)), exist_ok=True)
@@ -157,6 +168,8 @@ def define_flags() -> None:
   flags.DEFINE_boolean("measure_build", True, "time building as well.")
   flags.DEFINE_string("json_out", None, "also write the rows as JSON here.")
   flags.DEFINE_list("pairs_per_clip", ["1", "4"], "pair_loader pairs_per_clip values to time.")
+  flags.DEFINE_enum("frame_format", "png", ["png", "jpeg"], "stored frame encoding.")
+  flags.DEFINE_boolean("cache", True, "also time with every clip record cached in memory.")
 
 
 if __name__ == "__main__":

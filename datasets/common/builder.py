@@ -42,11 +42,13 @@ class ClipConfig(tfds.core.BuilderConfig):
   resolution: int = 256
   margin: float = DEFAULT_MARGIN
   grayscale: bool = False
+  frame_format: str = "png"
   options: dict = dataclasses.field(default_factory=dict)  # builder-specific (synthetic_me)
 
 
 def config_name(variant: str = "", resolution: int = 256, grayscale: bool = False,
-                margin: float = DEFAULT_MARGIN, default_margin: float = DEFAULT_MARGIN) -> str:
+                margin: float = DEFAULT_MARGIN, default_margin: float = DEFAULT_MARGIN,
+                frame_format: str = "png") -> str:
   """'hs' (256 px), 'hs_64', '128', '256_gray', '64_m35' (margin 0.35)...; stable and readable."""
   parts = [variant] if variant else []
   if resolution != 256 or not variant:
@@ -55,22 +57,27 @@ def config_name(variant: str = "", resolution: int = 256, grayscale: bool = Fals
     parts.append("gray")
   if abs(margin - default_margin) > 1e-9:
     parts.append(f"m{int(round(margin * 100))}")
+  if frame_format == "jpeg":
+    parts.append("jpg")
   return "_".join(parts)
 
 
 def make_config(variant: str = "", resolution: int = 256, grayscale: bool = False,
                 margin: float = DEFAULT_MARGIN, description: str = "",
-                default_margin: float = DEFAULT_MARGIN, **options) -> ClipConfig:
+                default_margin: float = DEFAULT_MARGIN, frame_format: str = "png",
+                **options) -> ClipConfig:
   if int(resolution) != resolution or not 16 <= resolution <= 1024:
     raise ValueError(f"resolution must be an integer in [16, 1024] pixels, got {resolution!r}.")
   if not 0.0 <= margin <= 2.0:
     raise ValueError(f"margin must be in [0, 2] (fraction of the face box side), got {margin!r}.")
+  if frame_format not in P.FRAME_FORMATS:
+    raise ValueError(f"frame_format must be one of {P.FRAME_FORMATS}, got {frame_format!r}.")
   return ClipConfig(
-      name=config_name(variant, resolution, grayscale, margin, default_margin),
+      name=config_name(variant, resolution, grayscale, margin, default_margin, frame_format),
       description=description or (f"{variant + ' ' if variant else ''}{resolution}x{resolution}"
                                   f"{' grayscale' if grayscale else ''}, margin {margin}"),
       variant=variant, resolution=int(resolution), margin=float(margin),
-      grayscale=bool(grayscale), options=dict(options))
+      grayscale=bool(grayscale), frame_format=frame_format, options=dict(options))
 
 
 def standard_configs(variants=("",), grayscale=(False, True)) -> list[ClipConfig]:
@@ -162,7 +169,8 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   @property
   def process_options(self) -> P.ProcessOptions:
     c = self.builder_config
-    return P.ProcessOptions(resolution=c.resolution, margin=c.margin, grayscale=c.grayscale)
+    return P.ProcessOptions(resolution=c.resolution, margin=c.margin, grayscale=c.grayscale,
+                            frame_format=c.frame_format)
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(

@@ -115,3 +115,17 @@ def test_only_array_record(tmp_path):
   from me_fomm_datasets.casme2 import casme2_dataset_builder as C
   with pytest.raises(ValueError, match="array_record"):
     C.Casme2(data_dir=str(tmp_path), config="64", file_format="tfrecord")
+
+
+def test_jpeg_frames_option():
+  img = np.ascontiguousarray(fake.clip_frames("astronaut", 1)[0][88:152, 128:192])
+  data = P.encode_frame(img, "jpeg")
+  assert data[:2] == b"\xff\xd8" and len(data) < len(P.encode_frame(img, "png"))
+  back = P.decode_frame(data)
+  assert back.shape == img.shape and np.abs(back.astype(int) - img).mean() < 3
+  assert B.config_name("hs", 64, frame_format="jpeg") == "hs_64_jpg"
+  assert B.make_config("", 128, frame_format="jpeg").frame_format == "jpeg"
+  with pytest.raises(ValueError, match="frame_format"):
+    B.make_config("", 128, frame_format="webp")
+  with pytest.raises(ValueError, match="frame_format"):
+    P.encode_frame(img, "gif")

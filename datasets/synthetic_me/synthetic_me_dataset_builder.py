@@ -43,7 +43,7 @@ SYNTHETIC_MARGIN = 0.35  # a looser crop than the corpora: the photos show more 
 
 def synthetic_config(variant: str = "demo", resolution: int = 64, grayscale: bool = False,
                      margin: float = SYNTHETIC_MARGIN, seed: int = 0, train_identity: str = "grace_hopper",
-                     **overrides) -> B.ClipConfig:
+                     frame_format: str = "png", **overrides) -> B.ClipConfig:
   """A config; `overrides` replace num_train/num_test/min_frames/max_frames of the variant."""
   if variant not in VARIANTS:
     raise ValueError(f"synthetic_me variant must be one of {sorted(VARIANTS)}, got {variant!r}.")
@@ -58,7 +58,7 @@ def synthetic_config(variant: str = "demo", resolution: int = 64, grayscale: boo
     raise ValueError(f"need 6 <= min_frames <= max_frames, got {opts['min_frames']}, "
                      f"{opts['max_frames']}.")
   cfg = B.make_config(variant, resolution, grayscale, margin,
-                      default_margin=SYNTHETIC_MARGIN, **opts)
+                      default_margin=SYNTHETIC_MARGIN, frame_format=frame_format, **opts)
   non_default = {k: v for k, v in overrides.items() if v != VARIANTS[variant][k]}
   if seed or train_identity != "grace_hopper" or non_default:
     extra = [f"s{seed}"] if seed else []
@@ -142,7 +142,7 @@ class SyntheticMe(B.ClipBuilder):
       small = P.resize(f, res)
       if self.builder_config.grayscale:
         small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-      out.append(P.encode_png(small))
+      out.append(P.encode_frame(small, self.builder_config.frame_format))
     return out, P.rescale_points(landmarks, size, res)
 
   def _process(self, spec: P.ClipSpec) -> dict:

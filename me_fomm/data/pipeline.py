@@ -16,6 +16,7 @@ Batches are NumPy, ready for `jax.device_put` onto a mesh (leading axis = per-ho
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import sys
 from typing import Iterator
@@ -113,19 +114,22 @@ class EpochOrder:
   perm_e = permutation(n) drawn from (seed, e). A NumPy permutation per epoch replaces
   `MapDataset.shuffle`, whose per-element index shuffle costs ~5 ms for a few clips
   (grain 0.2; cycle-walking over a small range) -- more than decoding a pair.
-  `pairs_per_clip` consecutive indices share one clip, read once (a one-clip cache): a clip
-  record holds every frame, so reading it dominates a pair's cost at 256x256.
+  `pairs_per_clip` consecutive indices share one clip, read once: a clip record holds every
+  frame, so reading it dominates a pair's cost at 256x256. `cache_clips` keeps that many
+  clip records in memory (least recently used out); epochs visit every clip once in a new
+  order, so only a cache of all this host's clips saves reads after the first epoch.
   """
 
   def __init__(self, source, indices, seed: int, num_epochs: int | None,
-               pairs_per_clip: int = 1):
+               pairs_per_clip: int = 1, cache_clips: int = 1):
     self._source, self._indices = source, list(indices)
     self._seed, self._k = int(seed), int(pairs_per_clip)
     self._n = len(self._indices)
     self._len = (sys.maxsize if num_epochs is None
                  else self._n * self._k * int(num_epochs))
     self._perms: dict = {}
-    self._cached = (None, None)
+    self._cache_size = max(1, int(cache_clips))
+    self._cache: collections.OrderedDict = collections.OrderedDict()
 
   def __len__(self) -> int:
     return self._len
@@ -142,13 +146,19 @@ class EpochOrder:
     if not 0 <= i < self._len:
       raise IndexError(i)
     index = self.clip_index(i)
-    if self._cached[0] != index:
-      self._cached = (index, self._source[index])
-    return self._cached[1]
+    clip = self._cache.get(index)
+    if clip is None:
+      clip = self._source[index]
+      self._cache[index] = clip
+      if len(self._cache) > self._cache_size:
+        self._cache.popitem(last=False)
+    else:
+      self._cache.move_to_end(index)
+    return clip
 
   def __getstate__(self):  # workers start with an empty cache
     state = dict(self.__dict__)
-    state["_cached"], state["_perms"] = (None, None), {}
+    state["_cache"], state["_perms"] = collections.OrderedDict(), {}
     return state
 
 
@@ -188,7 +198,7 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
                 image_size: int | None = None, num_epochs: int | None = None,
                 drop_remainder: bool = True, worker_count: int = 0,
                 worker_buffer_size: int = 2, read_threads: int | None = None,
-                pairs_per_clip: int = 1) -> PairLoader:
+                pairs_per_clip: int = 1, cache_clips: int = 1) -> PairLoader:
   """Batches of {'source', 'driving': (B,S,S,3) float32 in [0,1]; 'source_landmarks',
   'driving_landmarks', 'onset_landmarks': (B,68,2) float32 px; 'label': (B,) int32;
   'frame_indices': (B,2) int32}.
@@ -207,6 +217,9 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
       0 computes each batch on demand in the calling thread, as the benchmark does).
     pairs_per_clip: draw this many pairs from each clip read (consecutive in a batch):
       fewer record reads, less clip diversity per batch. 1 is FOMM's sampling.
+    cache_clips: clip records kept in memory per process; set it to the number of clips
+      (per host) when they fit in RAM to read each clip once (the records of every worker
+      process are cached separately).
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -222,7 +235,10 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
     raise ValueError(f"{len(indices)} clips x {pairs_per_clip} pairs x {num_epochs} epochs "
                      f"make no full batch of {batch_size}; lower batch_size or pass "
                      "drop_remainder=False.")
-  ds = grain.MapDataset.source(EpochOrder(source, indices, seed, num_epochs, pairs_per_clip))
+  if cache_clips < 1:
+    raise ValueError(f"cache_clips must be >= 1, got {cache_clips}.")
+  ds = grain.MapDataset.source(EpochOrder(source, indices, seed, num_epochs, pairs_per_clip,
+                                          cache_clips))
   ds = ds.random_map(PairTransform(augment, image_size), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   read = None if read_threads is None else grain.ReadOptions(

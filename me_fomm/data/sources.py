@@ -45,14 +45,15 @@ def builder_class(name: str):
 
 
 def resolve_config(name: str, image_size: int | None = None, grayscale: bool | None = None,
-                   margin: float | None = None):
+                   margin: float | None = None, frame_format: str | None = None):
   """The builder config (a name in BUILDER_CONFIGS, or a new ClipConfig) for a dataset name."""
   base, _, rest = name.partition("/")
   cls = builder_class(base)
   known = {c.name: c for c in cls.BUILDER_CONFIGS}
   variants = {c.variant for c in cls.BUILDER_CONFIGS if c.variant}
   full_name = rest in known and rest not in variants  # e.g. 'hs_64', not the variant 'hs'
-  if full_name and image_size is None and grayscale is None and margin is None:
+  if (full_name and image_size is None and grayscale is None and margin is None
+      and frame_format is None):
     return known[rest]
   default = known[cls.DEFAULT_CONFIG_NAME] if getattr(cls, "DEFAULT_CONFIG_NAME", None) \
       else cls.BUILDER_CONFIGS[0]
@@ -61,10 +62,11 @@ def resolve_config(name: str, image_size: int | None = None, grayscale: bool | N
     default, variant = known[rest], known[rest].variant
   res = int(image_size) if image_size is not None else default.resolution
   gray = bool(grayscale) if grayscale is not None else default.grayscale
+  fmt = frame_format or default.frame_format
   if base == "synthetic_me":
     from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
     kw = {} if margin is None else {"margin": margin}
-    cfg = S.synthetic_config(variant or "demo", res, gray, **kw)
+    cfg = S.synthetic_config(variant or "demo", res, gray, frame_format=fmt, **kw)
   else:
     valid = sorted(variants)
     if valid and variant not in valid:
@@ -72,15 +74,17 @@ def resolve_config(name: str, image_size: int | None = None, grayscale: bool | N
                        f"{sorted(known)}.")
     if not valid and rest and not full_name:
       raise ValueError(f"{base}: unknown config {rest!r}; configs: {sorted(known)}.")
-    cfg = B.make_config(variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin)
+    cfg = B.make_config(variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin,
+                        frame_format=fmt)
   return known.get(cfg.name, cfg)
 
 
 def builder(name: str, data_dir: str, image_size: int | None = None,
-            grayscale: bool | None = None, margin: float | None = None, **kwargs: Any):
+            grayscale: bool | None = None, margin: float | None = None,
+            frame_format: str | None = None, **kwargs: Any):
   """The TFDS builder of a dataset name (not built yet necessarily)."""
   cls = builder_class(name)
-  config = resolve_config(name, image_size, grayscale, margin)
+  config = resolve_config(name, image_size, grayscale, margin, frame_format)
   return cls(data_dir=os.fspath(data_dir), config=config, **kwargs)
 
 
@@ -123,9 +127,10 @@ class Subset:
 
 
 def load(name: str, data_dir: str, split: str = "train", image_size: int | None = None,
-         grayscale: bool | None = None, margin: float | None = None) -> ClipSource:
+         grayscale: bool | None = None, margin: float | None = None,
+         frame_format: str | None = None) -> ClipSource:
   """A random-access source of the clips of a built dataset split."""
-  b = builder(name, data_dir, image_size, grayscale, margin)
+  b = builder(name, data_dir, image_size, grayscale, margin, frame_format)
   if not b.is_prepared():
     raise FileNotFoundError(
         f"dataset {b.name}/{b.builder_config.name} is not built in {data_dir} (no "
@@ -142,7 +147,7 @@ def load(name: str, data_dir: str, split: str = "train", image_size: int | None 
 def prepare(name: str, data_dir: str, manual_dir: str | None = None,
             image_size: int | None = None, grayscale: bool | None = None,
             margin: float | None = None, strict: bool = False, progress: bool = False,
-            overwrite: bool = False):
+            overwrite: bool = False, frame_format: str | None = None):
   """Builds a dataset (if not built yet, or again with `overwrite`).
 
   Returns (builder, report, built_now): report is the build's `build_report.json`
@@ -154,10 +159,12 @@ def prepare(name: str, data_dir: str, manual_dir: str | None = None,
 
   import tensorflow_datasets as tfds
 
-  b = builder(name, data_dir, image_size, grayscale, margin, strict=strict, progress=progress)
+  b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
+              progress=progress)
   if b.is_prepared() and overwrite:
     shutil.rmtree(os.fspath(b.data_dir))
-    b = builder(name, data_dir, image_size, grayscale, margin, strict=strict, progress=progress)
+    b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
+                progress=progress)
   needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
   built_now = not b.is_prepared()
   if built_now:

@@ -188,3 +188,33 @@ def test_augment_argument_forms():
     pipeline.as_augment_config({"rotate": 1.0})
   with pytest.raises(ValueError, match="bool"):
     pipeline.as_augment_config("yes")
+
+
+class _CountingSource:
+  def __init__(self, clips):
+    self.clips, self.reads = clips, 0
+
+  def __len__(self):
+    return len(self.clips)
+
+  def __getitem__(self, i):
+    self.reads += 1
+    return self.clips[i]
+
+
+def test_clip_cache_reads_each_clip_once():
+  src = _CountingSource(SOURCE)
+  order = pipeline.EpochOrder(src, range(10), seed=0, num_epochs=3, cache_clips=10)
+  for i in range(30):
+    order[i]
+  assert src.reads == 10
+  src.reads = 0
+  order = pipeline.EpochOrder(src, range(10), seed=0, num_epochs=3, pairs_per_clip=2)
+  for i in range(60):
+    order[i]
+  assert src.reads == 30
+  cached = pipeline.pair_loader(SOURCE, 4, seed=3, cache_clips=10)
+  plain = pipeline.pair_loader(SOURCE, 4, seed=3)
+  for _ in range(4):
+    a, b = next(cached), next(plain)
+    assert all(np.array_equal(a[k], b[k]) for k in a)

@@ -17,6 +17,8 @@ def test_resolve_config():
   assert sources.resolve_config("synthetic_me/small").name == "small_64"
   assert sources.resolve_config("synthetic_me/full", image_size=128).name == "full_128"
   assert sources.resolve_config("megc", margin=0.35).name == "256_m35"
+  assert sources.resolve_config("smic/hs", image_size=64, frame_format="jpeg").name == "hs_64_jpg"
+  assert sources.resolve_config("synthetic_me", frame_format="jpeg").name == "demo_64_jpg"
   with pytest.raises(ValueError, match="unknown dataset"):
     sources.resolve_config("casme3")
   with pytest.raises(ValueError, match="variants"):
