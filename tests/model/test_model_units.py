@@ -394,3 +394,33 @@ def test_module_errors():
     det.apply(v_s, _images(), prior={"value": jnp.zeros((2, 10, 2))})
   with pytest.raises(ValueError, match="padding_mode"):
     geometry.grid_sample(_images(1, 8), jnp.zeros((1, 2, 2)), padding_mode="border")
+
+
+def test_discriminator_with_keypoint_heatmaps():
+  disc = discriminator.MultiScaleDiscriminator(scales=(1, 0.5), block_expansion=4, max_features=16,
+                                               use_kp=True, num_kp=4)
+  kp = {"value": jnp.zeros((1, 4, 2))}
+  pyr = model_lib.image_pyramid(_images(1, 64), (1, 0.5))
+  v = jax.jit(lambda r: disc.init(r, pyr, kp=kp))(model_lib._init_key(jax.random.key(0)))
+  # Input channels = 3 image + 4 keypoint heatmaps.
+  assert v["params"]["discs_1"]["down_blocks_0"]["conv"]["kernel"].shape == (4, 4, 7, 8)
+  out = jax.jit(disc.apply)(v, pyr, kp)
+  assert sorted(out) == ["feature_maps_0.5", "feature_maps_1", "prediction_map_0.5", "prediction_map_1"]
+  with pytest.raises(ValueError, match="use_kp"):
+    disc.apply(v, pyr)
+
+
+def test_batchnorm_statistics_are_global_under_sharding():
+  from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+  devices = np.array(jax.devices())
+  if devices.size < 2:
+    pytest.skip("needs several (simulated) devices")
+  x = jax.random.normal(jax.random.key(5), (devices.size * 2, 4, 4, 3)) * 2 + 1
+  bn = layers.BatchNorm2d()
+  v = bn.init(jax.random.key(0), x, train=False)
+  step = jax.jit(lambda vv, xx: bn.apply(vv, xx, train=True, mutable=["batch_stats"]))
+  y_one, s_one = step(v, x)
+  sharded = jax.device_put(x, NamedSharding(Mesh(devices, ("data",)), P("data")))
+  y_sh, s_sh = step(v, sharded)
+  np.testing.assert_allclose(y_sh, y_one, atol=1e-6)
+  np.testing.assert_allclose(s_sh["batch_stats"]["var"], s_one["batch_stats"]["var"], rtol=1e-6)
