@@ -74,14 +74,19 @@ def _dummy_inputs(cfg, batch=1):
 
 
 def _init_key(rng):
-  """An 'rbg' key derived deterministically from `rng` (a typed key or a raw uint32 key).
+  """An 'rbg' key derived deterministically from `rng` (a typed key, a raw uint32 key or an int seed).
 
   Flax draws every parameter with its own fold_in + uniform; with threefry each becomes an unrolled hash
   in the HLO and XLA takes tens of seconds to compile the init on CPU (6x slower than with rbg, measured).
   The init values are drawn once, so rbg's weaker cross-backend reproducibility does not matter here.
   """
-  if not jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
-    rng = jax.random.wrap_key_data(rng) if rng.dtype == jnp.uint32 else jax.random.key(int(rng))
+  if isinstance(rng, (int, np.integer)):
+    rng = jax.random.key(int(rng))
+  elif not jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
+    if rng.dtype != jnp.uint32:
+      raise ValueError(f"init_variables: rng must be a jax.random.key, a raw uint32 PRNGKey or an int seed, "
+                       f"got dtype {rng.dtype}")
+    rng = jax.random.wrap_key_data(rng)
   if jax.random.key_impl(rng) == jax.random.key_impl(jax.random.key(0, impl="rbg")):
     return rng
   data = jax.random.key_data(jax.random.split(rng, 2)).reshape(-1)[:4]
