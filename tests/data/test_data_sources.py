@@ -69,3 +69,11 @@ def test_megc_generation_sources():
                                          "casme2")
   assert megc_sources.GENERATION_SOURCES["samm"] == ("007_7_1", "022_3_3", "018_3_1")
   assert megc_sources.GENERATION_SOURCES["smic"] == ("s20_sur_01", "s3_po_05", "s11_ne_02")
+
+
+def test_builders_register_their_tfds_names():
+  import tensorflow_datasets as tfds
+  for name in sources.BUILDERS:
+    cls = sources.builder_class(name)
+    assert tfds.builder_cls(name) is cls
+    assert cls.MANUAL_DOWNLOAD_INSTRUCTIONS or name == "synthetic_me"
