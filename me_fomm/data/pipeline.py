@@ -106,6 +106,18 @@ class PairLoader:
   def set_state(self, state: dict) -> None:
     self._iter.set_state(state)
 
+  def close(self) -> None:
+    """Stops Grain's worker processes/threads now (else at garbage collection)."""
+    close = getattr(self._iter, "close", None)
+    if close is not None:
+      close()
+
+  def __enter__(self) -> "PairLoader":
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
+
 
 class EpochOrder:
   """Random access to this host's clips, epoch after epoch, each epoch in its own order.
@@ -245,6 +257,11 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
       num_threads=read_threads, prefetch_buffer_size=0 if read_threads == 0 else 2 * batch_size)
   it_ds = ds.to_iter_dataset(read) if read is not None else ds.to_iter_dataset()
   if worker_count > 0:
+    from absl import flags
+    if not flags.FLAGS.is_parsed():
+      # Grain's workers read its absl flags; outside an absl main (notebooks, plain scripts,
+      # tests) they were never parsed, so take their defaults.
+      flags.FLAGS.mark_as_parsed()
     it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
         num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
   return PairLoader(it_ds, batch_size)

@@ -85,6 +85,10 @@ def builder(name: str, data_dir: str, image_size: int | None = None,
   """The TFDS builder of a dataset name (not built yet necessarily)."""
   cls = builder_class(name)
   config = resolve_config(name, image_size, grayscale, margin, frame_format)
+  if any(c is config for c in cls.BUILDER_CONFIGS):
+    # By name: a builder is re-created from its init arguments when a data source is pickled
+    # to a Grain worker, and TFDS refuses a config *object* that shares a registered name.
+    config = config.name
   return cls(data_dir=os.fspath(data_dir), config=config, **kwargs)
 
 

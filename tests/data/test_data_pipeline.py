@@ -218,3 +218,13 @@ def test_clip_cache_reads_each_clip_once():
   for _ in range(4):
     a, b = next(cached), next(plain)
     assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_worker_processes_match_in_process(synthetic_small):
+  # The TFDS source is pickled to a Grain worker (its builder re-created from a config name).
+  src = sources.load("synthetic_me/small", synthetic_small, "train")
+  with pipeline.pair_loader(src, 4, seed=2, worker_count=1) as workers:
+    got = [next(workers) for _ in range(2)]
+  with pipeline.pair_loader(src, 4, seed=2, read_threads=0) as local:
+    want = [next(local) for _ in range(2)]
+  assert all(np.array_equal(a[k], b[k]) for a, b in zip(got, want) for k in a)
