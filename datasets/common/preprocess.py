@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from typing import Callable, Sequence
 
 import cv2
@@ -329,8 +330,6 @@ def numbered_frames(folder: str, extensions: Sequence[str], clip_id: str = "") -
   CASME II names frames `img46.jpg`, SAMM `006_05562.jpg`, SMIC `image000123.bmp`: in each the
   last run of digits is the absolute frame number.
   """
-  import re
-
   items = []
   for name in os.listdir(folder):
     if os.path.splitext(name)[1].lower() not in extensions:

@@ -19,9 +19,9 @@ import functools
 
 import cv2
 import numpy as np
-import tensorflow_datasets as tfds
 
 from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.synthetic_me import render
 
@@ -155,7 +155,6 @@ class SyntheticMe(B.ClipBuilder):
     frames, lms = self._encode(*render.render_clip(drive_img, drive_lm, motion))
     gt_frames, gt_lms = self._encode(*render.render_clip(truth_img, truth_lm, motion))
     aus = "+".join(f"AU{a}" for a in motion.aus)
-    from me_fomm_datasets.common import features as F
     return {
         "frames": frames,
         "landmarks": lms,
