@@ -54,6 +54,23 @@ def akd(generated_landmarks, reference_landmarks) -> float:
     return float(dist.mean())
 
 
+def akd_onset_aligned(generated_landmarks, reference_landmarks, reference: int = 0) -> float:
+    """AKD of the landmark *motion*: each clip's landmarks minus its own reference-frame landmarks, then AKD.
+
+    mean_t,n |(g_t,n - g_ref,n) - (r_t,n - r_ref,n)|. A constant offset between the two clips (a generator's
+    slight blur shifting dlib's fit everywhere, a different identity's face shape) cancels, so this measures
+    only how far the generated motion is from the true motion. The copy-the-target baseline scores the true
+    motion's mean magnitude. NaN frames are skipped; NaN if the reference frame has no face in either clip.
+    """
+    g = np.asarray(generated_landmarks, np.float64)
+    r = np.asarray(reference_landmarks, np.float64)
+    if g.shape != r.shape or g.ndim != 3:
+        raise ValueError(f"akd_onset_aligned: need two (T, N, 2) arrays of one shape, got {g.shape}, {r.shape}")
+    if not (np.isfinite(g[reference]).all() and np.isfinite(r[reference]).all()):
+        return float("nan")
+    return akd(g - g[reference], r - r[reference])
+
+
 def mkr(generated_landmarks, reference_landmarks) -> float:
     """Missing keypoint rate: fraction of frames with a face in the reference but none in the generated.
 

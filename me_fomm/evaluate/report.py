@@ -29,6 +29,8 @@ METRIC_DOC = {
     "gt_l1": "L1 against the stored ground truth (same motion on the target identity)",
     "gt_lpips": "LPIPS against the stored ground truth",
     "gt_akd": "AKD against the ground truth's dlib landmarks, pixels",
+    "gt_akd_aligned": "AKD of the landmark motion (each clip minus its onset frame) against the ground truth's, "
+                      "pixels: a constant offset (blur, face shape) cancels",
 }
 
 PROTOCOL_TITLES = {

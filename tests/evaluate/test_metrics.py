@@ -27,6 +27,16 @@ def test_akd_hand_computed_and_skips_missing_frames():
     assert np.isnan(metrics.akd(np.full((1, 68, 2), np.nan), np.zeros((1, 68, 2))))
 
 
+def test_akd_onset_aligned_cancels_a_constant_offset():
+    ref = np.zeros((3, 68, 2))
+    ref[1, 0] = [3.0, 4.0]  # the true motion: one point moves 5 px in frame 1
+    gen = ref + 2.0  # the same motion, the whole face 2 px off
+    assert metrics.akd(gen, ref) == pytest.approx(np.sqrt(8.0))
+    assert metrics.akd_onset_aligned(gen, ref) == pytest.approx(0.0)
+    still = np.repeat(gen[:1], 3, axis=0)  # no motion: the error is the true motion's mean size
+    assert metrics.akd_onset_aligned(still, ref) == pytest.approx(5.0 / 68 / 3)
+
+
 def test_mkr_hand_computed():
     ref = np.zeros((4, 68, 2))
     ref[3] = np.nan  # reference frame without a face does not count

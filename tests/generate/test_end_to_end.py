@@ -19,7 +19,8 @@ from PIL import Image, ImageSequence
 from me_fomm.checkpoint import CheckpointError
 from me_fomm.commands import demo, generate, megc as megc_cmd
 from me_fomm.data import megc_sources, sources
-from me_fomm.generate import megc, pipeline, video
+from me_fomm.generate import pipeline, target as target_lib, video
+from me_fomm.generate.animate import au_prior_values
 
 
 def test_demo_quick_then_generate_and_megc(tmp_path):
@@ -30,10 +31,11 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
     doc = json.load(open(result["metrics"]))
     assert set(doc["protocols"]) == {"reconstruction", "cross_identity"}
     cross = doc["protocols"]["cross_identity"]["summary"]
-    for key in ("motion_correlation", "apex_ratio", "gt_akd", "gt_l1", "gt_lpips", "aed_to_target"):
+    for key in ("motion_correlation", "apex_ratio", "gt_akd", "gt_akd_aligned", "gt_l1", "gt_lpips",
+                "aed_to_target"):
         assert key in cross["model"] and key in cross["copy_target"]
     assert cross["copy_target"]["gt_l1"] is not None
-    assert set(doc["verdicts"]) == {"motion_fidelity", "akd_ground_truth"}
+    assert set(doc["verdicts"]) == {"motion_fidelity", "akd_ground_truth", "akd_ground_truth_motion"}
     assert all(isinstance(v["passed"], bool) for v in doc["verdicts"].values())
     assert os.path.isfile(result["report"]) and "copy target" in open(result["report"]).read()
     labels = {os.path.basename(p).split("_")[0] for p in result["videos"]}
@@ -60,6 +62,21 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
     delays = [gif.info["duration"] for _ in ImageSequence.Iterator(gif)]
     assert gif.size == (64, 64) and sum(delays) == pytest.approx(n_frames * 1000 / video.gif_fps(r["fps"]), rel=0.05)
     assert video.read_frames(r["files"]["side_by_side_mp4"]).shape[:3] == (n_frames, 64, 3 * 64 + 4)
+
+    # --- the animator: padding the last batch changes nothing; the seed's 'onset' prior keypoints.
+    model = pipeline.load_model(checkpoint)
+    clip = video.clip_from_record(test_clips[0])
+    drv, lms = pipeline.prepare_driving(clip, model.config)
+    tgt = target_lib.prepare_target(skimage.data.astronaut(), 64)
+    runs = [pipeline.make_animator(model, batch_size=b).run(tgt.image, drv, tgt.landmarks, lms,
+                                                            reference=clip.onset) for b in (4, 16)]
+    np.testing.assert_allclose(runs[0].prediction, runs[1].prediction, atol=2e-5)
+    onset_values = au_prior_values(lms[clip.onset], 64)
+    np.testing.assert_allclose(runs[0].kp_driving, np.broadcast_to(onset_values, runs[0].kp_driving.shape),
+                               atol=1e-6)
+    # Relative transfer with onset keypoints moves no keypoint value; the motion rides on the Jacobians.
+    np.testing.assert_allclose(runs[0].kp_norm, np.broadcast_to(runs[0].kp_source, runs[0].kp_norm.shape),
+                               atol=1e-5)
 
     # --- bad inputs that need a checkpoint: existing output, checkpoint of another config.
     with pytest.raises(pipeline.OutputExistsError, match="--overwrite"):
