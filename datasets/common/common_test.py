@@ -129,3 +129,17 @@ def test_jpeg_frames_option():
     B.make_config("", 128, frame_format="webp")
   with pytest.raises(ValueError, match="frame_format"):
     P.encode_frame(img, "gif")
+
+
+def test_frames_of_different_sizes_are_an_error(tmp_path):
+  frames = fake.clip_frames("grace_hopper", 3)
+  paths = []
+  for i, f in enumerate(frames):
+    if i == 2:
+      f = f[:200]
+    paths.append(str(tmp_path / f"img{i}.png"))
+    fake.write_image(paths[-1], f)
+  spec = P.ClipSpec("c", "s", "x", "", "other", "", paths, [0, 1, 2])
+  from me_fomm.prior.landmarks import LandmarkDetector
+  with pytest.raises(P.ClipError, match="img2.png is 320x200"):
+    P.process_clip(spec, LandmarkDetector(), P.ProcessOptions(64))

@@ -256,24 +256,37 @@ def process_clip(spec: ClipSpec, detector, options: ProcessOptions,
     raise ClipError(spec.problem)
   if not spec.frame_paths:
     raise ClipError(f"clip {spec.clip_id} ({spec.where}): its folder holds no frames.")
-  frames = [read(p, spec.clip_id) for p in spec.frame_paths]
+  frames = _LazyFrames(spec.frame_paths, read, spec.clip_id)
   return process_frames(spec, frames, detector, options, crop_detector)
 
 
-def process_frames(spec: ClipSpec, frames: list, detector, options: ProcessOptions,
-                   crop_detector=None) -> dict:
-  """`process_clip` on frames already in memory (uint8 RGB), e.g. decoded from a video."""
+class _LazyFrames:
+  """Frames read on access, so a clip never sits whole in memory (a SAMM frame is 6.6 MB)."""
+
+  def __init__(self, paths, read, clip_id):
+    self.paths, self._read, self._clip_id = list(paths), read, clip_id
+
+  def __len__(self) -> int:
+    return len(self.paths)
+
+  def __getitem__(self, i: int) -> np.ndarray:
+    return self._read(self.paths[i], self._clip_id)
+
+  def __iter__(self):
+    return (self[i] for i in range(len(self)))
+
+
+def process_frames(spec: ClipSpec, frames: Sequence[np.ndarray], detector,
+                   options: ProcessOptions, crop_detector=None) -> dict:
+  """`process_clip` on a sequence of uint8 RGB frames (a list, e.g. decoded from a video,
+  or frames read on access)."""
   crop_detector = crop_detector or detector
-  if not frames:
+  if not len(frames):
     raise ClipError(f"clip {spec.clip_id} ({spec.where}): no frames.")
   if len(spec.frame_numbers) != len(frames):
     raise ClipError(f"clip {spec.clip_id}: {len(frames)} frames but {len(spec.frame_numbers)} "
                     "frame numbers.")
   where = os.path.dirname(spec.frame_paths[0]) if spec.frame_paths else spec.where
-  shapes = {f.shape for f in frames}
-  if len(shapes) > 1:
-    raise ClipError(f"clip {spec.clip_id}: frames differ in size {sorted(shapes)}; "
-                    f"({where}). All frames of a clip must have one size.")
   onset, apex, offset, estimated = phase_indices(spec)
 
   # Face on the onset frame, else on the frames nearest to it.
@@ -289,8 +302,14 @@ def process_frames(spec: ClipSpec, frames: list, detector, options: ProcessOptio
   crop = square_box(box, options.margin)
   res = options.resolution
 
-  out_frames, lms = [], []
-  for frame in frames:
+  out_frames, lms, first_shape = [], [], None
+  for t, frame in enumerate(frames):
+    first_shape = first_shape or frame.shape
+    if frame.shape != first_shape:
+      name = spec.frame_paths[t] if t < len(spec.frame_paths) else f"frame {t}"
+      raise ClipError(f"clip {spec.clip_id}: {name} is {frame.shape[1]}x{frame.shape[0]} but "
+                      f"the clip's first frame is {first_shape[1]}x{first_shape[0]} ({where}); "
+                      "all frames of a clip must have one size.")
     region = crop_region(frame, crop)
     lms.append(_landmarks_in_region(crop_detector, region, res))
     small = resize(region, res)
