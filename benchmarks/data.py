@@ -87,17 +87,35 @@ def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, w
           "pairs_per_cpu_s": round(pairs / cpu, 1) if workers == 0 else None}
 
 
-def run(dataset: str = "synthetic_me", data_dir: str | None = None, image_size: int = 256,
+def run(dataset="synthetic_me", data_dir: str | None = None, image_size: int = 256,
         batch_size: int = 16, batches: int = 30, build_clips: int = 12,
         manual_dir: str | None = None, workers: int = 0, augment: bool = True,
         measure_build: bool = True, pairs_per_clip=(1, 4), cache: bool = True,
-        frame_format: str = "png") -> list[dict]:
+        frame_format: str = "png", *, batch: int | None = None, steps: int | None = None,
+        warmup: int | None = None, repeats: int | None = None) -> list[dict]:
   """Measures building (clips/s) and the pair pipeline (pairs/s per core); returns rows.
 
   The pair pipeline reads `dataset` from `data_dir` when it is built there at `image_size`;
   otherwise it reads the records built by the build measurement.
+
+  `dataset` may also be an experiment config (as `benchmarks.run --what=data` passes it):
+  its `data.name`, `data.data_dir`, `data.image_size` (else `model.image_size`) and
+  `data.augment` are used, `batch` is the batch size and `steps * repeats` the timed batches
+  (`warmup` is fixed by the pipeline: see `_time_pairs`).
   """
   from me_fomm.data import sources
+
+  del warmup
+  if not isinstance(dataset, str):
+    config = dataset
+    dataset = config.data.name
+    data_dir = config.data.get("data_dir") or data_dir
+    image_size = int(config.data.get("image_size") or config.model.image_size)
+    augment = bool(config.data.get("augment", augment))
+  if batch is not None:
+    batch_size = int(batch)
+  if steps is not None:
+    batches = int(steps) * int(repeats or 1)
 
   rows = []
   with tempfile.TemporaryDirectory(prefix="me_fomm_bench_") as tmp:
