@@ -116,3 +116,16 @@ def subprocess_env(cache_dir: str, devices: int = 4) -> dict:
                 JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
                 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
                 PYTHONPATH=os.pathsep.join([repo, here]))
+
+
+def trainer_config():
+    """The trainer tests' config: the tiny seed model with its GAN, plain Adam, 12 steps."""
+    c = tiny_config("seed", gan=True)
+    c.optim.eps = 1e-8
+    c.total_steps = 12
+    c.checkpoint_every = 4
+    c.keep_checkpoints = 1
+    c.keep_every = 8
+    c.image_every = 6
+    c.log_every = 1
+    return c
