@@ -53,7 +53,7 @@ def _read_annotations(manual_dir: str) -> dict:
   return out
 
 
-def clip_specs(manual_dir: str, corpus: str = "custom") -> list[P.ClipSpec]:
+def clip_specs(manual_dir: str, corpus: str = "custom", notes: list | None = None) -> list[P.ClipSpec]:
   found = []  # (subject, clip name, path)
   for name in sorted(os.listdir(manual_dir)):
     path = os.path.join(manual_dir, name)
@@ -73,16 +73,26 @@ def clip_specs(manual_dir: str, corpus: str = "custom") -> list[P.ClipSpec]:
   if not found:
     raise FileNotFoundError(f"custom: no clips (videos {VIDEO_EXTENSIONS} or folders of "
                             f"frames) in {manual_dir}.\n{INSTRUCTIONS}")
-  notes = _read_annotations(manual_dir)
+  annotations = _read_annotations(manual_dir)
+  used = set()
   specs = []
   for subject, clip, path in found:
     clip_id = clip if subject == clip else f"{subject}/{clip}"
-    line, row = notes.get(clip_id, notes.get(clip, (None, {})))
+    key = clip_id if clip_id in annotations else clip
+    line, row = annotations.get(key, (None, {}))
+    if line is not None:
+      used.add(key)
     emotion = row.get("emotion", "").lower()
     spec = P.ClipSpec(clip_id=clip_id, subject=subject, corpus=corpus, emotion=emotion,
                       label=F.emotion_to_label(emotion), action_units=row.get("actionunits", ""),
-                      frame_paths=[], frame_numbers=[], where=path,
-                      fps=float(row["fps"]) if row.get("fps") else 30.0)
+                      frame_paths=[], frame_numbers=[], where=path, fps=30.0)
+    if row.get("fps"):
+      try:
+        spec.fps = float(row["fps"])
+        if not spec.fps > 0:
+          raise ValueError
+      except ValueError:
+        spec.problem = f"clip {clip_id}: clips.csv line {line}: fps {row['fps']!r} is not a positive number."
     spec.extra["fps_given"] = bool(row.get("fps"))
     if line is not None:
       spec.where = f"{path} (clips.csv line {line})"
@@ -100,6 +110,9 @@ def clip_specs(manual_dir: str, corpus: str = "custom") -> list[P.ClipSpec]:
     else:
       spec.extra["video"] = path
     specs.append(spec)
+  unused = sorted(set(annotations) - used)
+  if unused and notes is not None:
+    notes.append(f"clips.csv rows that match no clip (check the clip_id): {unused}")
   return specs
 
 
@@ -128,7 +141,7 @@ class Custom(B.ClipBuilder):
   BUILDER_CONFIGS = B.standard_configs()
 
   def _clip_specs(self, manual_dir):
-    return {"train": clip_specs(manual_dir, self.CORPUS)}
+    return {"train": clip_specs(manual_dir, self.CORPUS, self.report.notes)}
 
   def _process(self, spec: P.ClipSpec) -> dict:
     video = spec.extra.get("video")
