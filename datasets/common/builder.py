@@ -21,6 +21,7 @@ import os
 import sys
 from typing import Any
 
+import cv2
 from etils import epath
 
 import tensorflow_datasets as tfds
@@ -213,10 +214,15 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     for spec in items:
       try:
         example = self._process(spec)
-      except P.ClipError as e:
+      except (P.ClipError, ValueError, OSError, cv2.error) as e:
+        # ClipError is the expected, explained failure; the others come from decoders and
+        # dlib on damaged input and are reported with their type and the clip's location.
+        why = str(e) if isinstance(e, P.ClipError) else (
+            f"clip {spec.clip_id} ({spec.where}): {type(e).__name__}: {e}")
         if self.strict:
-          raise P.ClipError(f"{e} (strict build: stopping; without --strict the clip is skipped)")
-        self.report.skipped.append((split, spec.clip_id, str(e)))
+          raise P.ClipError(f"{why} (strict build: stopping; without --strict the clip is "
+                            "skipped)") from e
+        self.report.skipped.append((split, spec.clip_id, why))
         continue
       self.report.written[split] += 1
       self.report.frames += len(example["frames"])
