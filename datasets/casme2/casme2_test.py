@@ -76,3 +76,14 @@ def test_subject_folder():
   with pytest.raises(ValueError):
     C.subject_folder("x")
   assert np.all([C.subject_folder(26.0) == "sub26"])
+
+
+def test_worker_processes_build_the_same_records(fake_corpora, tmp_path, casme2):
+  par = build(C.Casme2, "64", tmp_path, fake_corpora, workers=2)
+  assert B.read_report(par) == B.read_report(casme2)
+  a, b = casme2.as_data_source("train"), par.as_data_source("train")
+  assert len(a) == len(b)
+  for i in range(len(a)):
+    x, y = a[i], b[i]
+    assert x["clip_id"] == y["clip_id"] and x["frames"] == y["frames"]
+    assert np.array_equal(x["landmarks"], y["landmarks"])

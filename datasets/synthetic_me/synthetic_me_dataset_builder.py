@@ -134,6 +134,9 @@ class SyntheticMe(B.ClipBuilder):
       out[name] = (crop, np.asarray(face.landmarks, np.float64))
     return out
 
+  def _before_workers(self) -> None:
+    _ = self._faces  # dlib once, inherited by the forked workers
+
   def _encode(self, frames, landmarks):
     res = self.builder_config.resolution
     size = frames[0].shape[0]

@@ -29,6 +29,8 @@ _MARGIN = flags.DEFINE_float("margin", None, "crop margin, fraction of the face 
 _FRAME_FORMAT = flags.DEFINE_enum("frame_format", None, ["png", "jpeg"],
                                   "frame encoding: png (lossless, default) or jpeg (quality 95, "
                                   "~4x faster to decode).")
+_WORKERS = flags.DEFINE_integer("workers", 0, "processes preprocessing clips in parallel "
+                                "(0: in this process); e.g. the number of CPU cores.")
 _STRICT = flags.DEFINE_boolean("strict", False, "fail on the first bad clip instead of skipping it.")
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "rebuild even if the dataset is built.")
 
@@ -47,7 +49,7 @@ def main(argv) -> None:
     b, report, built_now = sources.prepare(
         _DATASET.value, _DATA_DIR.value, _MANUAL_DIR.value, _IMAGE_SIZE.value, _GRAYSCALE.value,
         _MARGIN.value, strict=_STRICT.value, progress=True, overwrite=_OVERWRITE.value,
-        frame_format=_FRAME_FORMAT.value)
+        frame_format=_FRAME_FORMAT.value, workers=_WORKERS.value)
   except (FileNotFoundError, ValueError) as e:  # ClipError is a ValueError
     print(f"me-fomm prepare: {e}", file=sys.stderr)
     sys.exit(1)

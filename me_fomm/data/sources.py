@@ -151,12 +151,13 @@ def load(name: str, data_dir: str, split: str = "train", image_size: int | None 
 def prepare(name: str, data_dir: str, manual_dir: str | None = None,
             image_size: int | None = None, grayscale: bool | None = None,
             margin: float | None = None, strict: bool = False, progress: bool = False,
-            overwrite: bool = False, frame_format: str | None = None):
+            overwrite: bool = False, frame_format: str | None = None, workers: int = 0):
   """Builds a dataset (if not built yet, or again with `overwrite`).
 
   Returns (builder, report, built_now): report is the build's `build_report.json`
   ({'written', 'skipped', 'frames', 'borrowed_frames', 'notes'}, None if absent) and
-  built_now says whether this call built it. TFDS writes into an `incomplete.*` folder and moves it into
+  built_now says whether this call built it. `workers` > 1 processes clips in that many
+  forked processes (same records and report as in one process). TFDS writes into an `incomplete.*` folder and moves it into
   place only when every split is written, so a failed build leaves nothing that loads.
   """
   import shutil
@@ -164,11 +165,11 @@ def prepare(name: str, data_dir: str, manual_dir: str | None = None,
   import tensorflow_datasets as tfds
 
   b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
-              progress=progress)
+              progress=progress, workers=workers)
   if b.is_prepared() and overwrite:
     shutil.rmtree(os.fspath(b.data_dir))
     b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
-                progress=progress)
+                progress=progress, workers=workers)
   needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
   built_now = not b.is_prepared()
   if built_now:
