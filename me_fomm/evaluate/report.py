@@ -70,10 +70,10 @@ def comparisons(summary: Mapping) -> dict:
 
 def _media(media_dir: str, rel_dir: str, idx: int, s: P.Scored) -> dict:
     c = s.case
-    drv = video_lib._as_uint8_frames(c.driving)
-    tgt = video_lib._as_uint8_frames(np.asarray(c.target)[None])
-    gen = video_lib._as_uint8_frames(s.generated)
-    panels = [drv, tgt, gen] + ([video_lib._as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else [])
+    drv = video_lib.as_uint8_frames(c.driving)
+    tgt = video_lib.as_uint8_frames(np.asarray(c.target)[None])
+    gen = video_lib.as_uint8_frames(s.generated)
+    panels = [drv, tgt, gen] + ([video_lib.as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else [])
     strip = video_lib.side_by_side(*panels)
     stem = f"{idx:03d}_{c.name}".replace("/", "_")
     gif = os.path.join(media_dir, stem + ".gif")

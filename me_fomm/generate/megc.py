@@ -34,7 +34,7 @@ def list_targets(folder: str, protocol: str) -> list[str]:
         raise ValueError(f"--targets={folder!r} is not a folder; give the folder holding the {PROTOCOLS[protocol]} "
                          f"target face photos of {protocol}")
     names = sorted((n for n in os.listdir(folder) if n.lower().endswith(video_lib.IMAGE_EXTENSIONS)
-                    and not n.startswith(".")), key=video_lib._natural_key)
+                    and not n.startswith(".")), key=video_lib.natural_key)
     if len(names) != PROTOCOLS[protocol]:
         raise ValueError(f"{protocol} uses {PROTOCOLS[protocol]} target faces; --targets={folder} holds "
                          f"{len(names)} images ({', '.join(names) or 'none'})")

@@ -166,11 +166,11 @@ def write_generation(out_dir: str, stem: str, animation: Animation, driving: np.
                      fps: float, side_by_side: bool = False, draw_keypoints: bool = False) -> dict:
     """Writes `stem.mp4/.gif` and, on request, `stem_side_by_side.*` (driving | target | generated) and
     `stem_keypoints.*` (generated with the keypoints it was driven by). Returns the written paths."""
-    generated = video_lib._as_uint8_frames(animation.prediction)
+    generated = video_lib.as_uint8_frames(animation.prediction)
     extra = []
     if side_by_side or draw_keypoints:
-        drv = video_lib._as_uint8_frames(driving)
-        tgt = video_lib._as_uint8_frames(np.asarray(target_image)[None])
+        drv = video_lib.as_uint8_frames(driving)
+        tgt = video_lib.as_uint8_frames(np.asarray(target_image)[None])
         gen = generated
         if draw_keypoints:
             drv = video_lib.draw_keypoints(drv, animation.kp_driving)

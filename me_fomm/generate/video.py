@@ -65,7 +65,7 @@ class Clip:
         return int(self.frames.shape[0])
 
 
-def _natural_key(name: str):
+def natural_key(name: str):
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", name)]
 
 
@@ -109,7 +109,7 @@ def read_image(path: str) -> np.ndarray:
 def _read_folder(path: str) -> np.ndarray:
     names = sorted(
         (n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")),
-        key=_natural_key,
+        key=natural_key,
     )
     if not names:
         raise VideoError(
@@ -296,7 +296,7 @@ def _even(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _as_uint8_frames(frames) -> np.ndarray:
+def as_uint8_frames(frames) -> np.ndarray:
     frames = np.asarray(frames)
     if frames.ndim != 4 or frames.shape[-1] != 3:
         raise VideoError(f"expected frames of shape (T, H, W, 3), got {frames.shape}")
@@ -309,7 +309,7 @@ def write_mp4(path: str, frames, fps: float) -> None:
     """Writes H.264 mp4 (yuv420p, plays everywhere) at `fps`; frames uint8 or float [0, 1]."""
     import imageio.v2 as imageio
 
-    frames = _even(_as_uint8_frames(frames))
+    frames = _even(as_uint8_frames(frames))
     writer = imageio.get_writer(path, format="FFMPEG", fps=float(fps), codec="libx264", quality=8,
                                 pixelformat="yuv420p", macro_block_size=1,
                                 ffmpeg_log_level="error")
@@ -332,7 +332,7 @@ def write_gif(path: str, frames, fps: float) -> float:
     """
     import imageio.v2 as imageio
 
-    frames = _as_uint8_frames(frames)
+    frames = as_uint8_frames(frames)
     used = gif_fps(fps)
     # imageio's pillow GIF writer takes the per-frame duration in milliseconds.
     imageio.mimsave(path, list(frames), format="GIF", duration=1000.0 / used, loop=0)
@@ -360,7 +360,7 @@ def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
 
     A video of one frame (a still target) is repeated over time.
     """
-    videos = [_as_uint8_frames(v if np.asarray(v).ndim == 4 else np.asarray(v)[None]) for v in videos]
+    videos = [as_uint8_frames(v if np.asarray(v).ndim == 4 else np.asarray(v)[None]) for v in videos]
     t = max(v.shape[0] for v in videos)
     h = videos[0].shape[1]
     panels = []
@@ -400,7 +400,7 @@ def draw_keypoints(frames: np.ndarray, keypoints: np.ndarray, radius: int | None
     """
     import cv2
 
-    frames = _as_uint8_frames(frames).copy()
+    frames = as_uint8_frames(frames).copy()
     kp = np.asarray(keypoints, np.float32)
     if kp.ndim == 2:
         kp = np.broadcast_to(kp, (frames.shape[0],) + kp.shape)
