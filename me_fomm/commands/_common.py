@@ -17,10 +17,15 @@ FLAGS = flags.FLAGS
 
 
 def define(kind: str, name: str, default, help_text: str, **kwargs) -> None:
-    """flags.DEFINE_<kind>(name, default, help_text) unless `name` exists already."""
+    """flags.DEFINE_<kind>(name, default, help_text) unless `name` exists already.
+
+    The flag is registered as the calling command module's own (absl groups `--helpfull` by module and
+    `FLAGS.module_help(module)` lists a command's flags), not as this helper module's.
+    """
     if name in FLAGS:
         return
-    getattr(flags, f"DEFINE_{kind}")(name, default, help_text, **kwargs)
+    caller = sys._getframe(1).f_globals.get("__name__", __name__)
+    getattr(flags, f"DEFINE_{kind}")(name, default, help_text, module_name=caller, **kwargs)
 
 
 def run_command(name: str, argv, body: Callable[[], int | None]) -> None:
