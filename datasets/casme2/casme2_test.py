@@ -20,6 +20,7 @@ def casme2(fake_corpora, tmp_path_factory):
 def test_builds_good_clips_and_skips_bad_ones(casme2):
   report = B.read_report(casme2)
   assert report["written"] == {"train": 4}
+  assert report["borrowed_frames"] == 1 and report["frames"] == 24
   reasons = {clip: why for _, clip, why in report["skipped"]}
   assert set(reasons) == {"sub04/EP05_01", "sub05/EP06_02", "sub06/EP07_07", "sub01/EP02_01f"}
   assert "no face found" in reasons["sub04/EP05_01"]
@@ -44,6 +45,10 @@ def test_clip_fields(casme2):
   assert (slash["onset"], slash["apex"], slash["offset"], bool(slash["apex_estimated"])) == (1, 3, 5, True)
   assert bool(empty["apex_estimated"]) and empty["apex"] == 2
   assert clips["sub03/EP19_06f"]["label"] == 0  # repression -> negative
+  borrowed = clips["sub03/EP19_06f"]
+  assert borrowed["landmark_borrowed"].tolist() == [False, False, False, True, False, False]
+  assert np.array_equal(borrowed["landmarks"][3], borrowed["landmarks"][2])
+  assert not clips["sub01/EP02_01f"]["landmark_borrowed"].any()
   assert clips["sub02/EP01_13"]["action_units"] == b"L1+R2"
   assert clips["sub02/EP01_13"]["au_multi_hot"].sum() == 2
 

@@ -60,7 +60,7 @@ def write_image(path: str, frame: np.ndarray) -> None:
 def blank_frames(num_frames: int, canvas=CANVAS) -> list:
   """Frames without a face (noise on gray): dlib must find nothing."""
   rng = np.random.default_rng(0)
-  return [np.clip(rng.normal(120, 5, canvas + (3,)), 0, 255).astype(np.uint8)
+  return [np.clip(rng.normal(120, 5, tuple(canvas) + (3,)), 0, 255).astype(np.uint8)
           for _ in range(num_frames)]
 
 
