@@ -6,7 +6,7 @@ variables (speed does not depend on the weights). The one-frame figure is the sa
 batch 1, called frame after frame, as an interactive user would.
 
     python -m benchmarks.run --what=generate --config=experiments/configs/fomm_vox.py --batch=32
-    python -m benchmarks.generate --config=experiments/configs/seed.py --batch=32 --image_size=256
+    python -m benchmarks.generate --config=experiments/configs/demo.py --batch=8 --image_size=256
 """
 
 from __future__ import annotations
@@ -126,22 +126,20 @@ def main(argv) -> None:
     if len(argv) > 1:
         raise SystemExit(f"unexpected arguments {argv[1:]}")
     config = FLAGS.config
-    rows = run(config, batch=FLAGS.batch, steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
+    batch = FLAGS.batch or 32
+    rows = run(config, batch=batch, steps=FLAGS.steps, warmup=FLAGS.warmup, repeats=FLAGS.repeats,
                image_size=FLAGS.image_size)
     for row in rows:
-        print(json.dumps({"what": "generate", "config": config.get("name", "?"), "batch": FLAGS.batch,
+        print(json.dumps({"what": "generate", "config": config.get("name", "?"), "batch": batch,
                           **device_info(), **row}), flush=True)
 
 
 if __name__ == "__main__":
     from absl import app, flags
-    from ml_collections import config_flags
 
-    config_flags.DEFINE_config_file("config", "experiments/configs/demo.py",
-                                    "Training config file (experiments/configs/*.py[:arg]).", lock_config=False)
-    flags.DEFINE_integer("batch", 32, "Frames per compiled batch.")
+    # benchmarks.run defines the shared flags (--config, --batch, --steps, --repeats, --warmup); defining
+    # them here too would be a DuplicateFlagError once this module imports its measuring helpers.
+    import benchmarks.run  # noqa: F401
+
     flags.DEFINE_integer("image_size", None, "Override the model's resolution (e.g. 256).")
-    flags.DEFINE_integer("steps", 10, "Timed calls per repeat.")
-    flags.DEFINE_integer("repeats", 3, "Timed repeats; the median is reported.")
-    flags.DEFINE_integer("warmup", 2, "Untimed calls after compilation.")
     sys.exit(app.run(main))
