@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import sys
+import threading
 from typing import Iterator
 
 import grain
@@ -142,36 +143,46 @@ class EpochOrder:
     self._perms: dict = {}
     self._cache_size = max(1, int(cache_clips))
     self._cache: collections.OrderedDict = collections.OrderedDict()
+    self._lock = threading.Lock()  # Grain's prefetch threads share this object
 
   def __len__(self) -> int:
     return self._len
 
   def clip_index(self, i: int) -> int:
     epoch, k = divmod(int(i) // self._k, self._n)
-    perm = self._perms.get(epoch)
+    perms = self._perms
+    perm = perms.get(epoch)
     if perm is None:
       perm = np.random.default_rng([self._seed, epoch]).permutation(self._n)
-      self._perms = {epoch: perm}  # epochs are read in order: keep one
+      # Epochs are read in order (threads may straddle two): keep the latest two.
+      self._perms = {e: p for e, p in perms.items() if e >= epoch - 1} | {epoch: perm}
     return self._indices[int(perm[k])]
 
   def __getitem__(self, i: int) -> dict:
     if not 0 <= i < self._len:
       raise IndexError(i)
     index = self.clip_index(i)
-    clip = self._cache.get(index)
-    if clip is None:
-      clip = self._source[index]
+    with self._lock:
+      clip = self._cache.get(index)
+      if clip is not None:
+        self._cache.move_to_end(index)
+        return clip
+    clip = self._source[index]  # read outside the lock: threads read in parallel
+    with self._lock:
       self._cache[index] = clip
-      if len(self._cache) > self._cache_size:
+      while len(self._cache) > self._cache_size:
         self._cache.popitem(last=False)
-    else:
-      self._cache.move_to_end(index)
     return clip
 
-  def __getstate__(self):  # workers start with an empty cache
+  def __getstate__(self):  # workers start with an empty cache (and their own lock)
     state = dict(self.__dict__)
     state["_cache"], state["_perms"] = collections.OrderedDict(), {}
+    del state["_lock"]
     return state
+
+  def __setstate__(self, state):
+    self.__dict__.update(state)
+    self._lock = threading.Lock()
 
 
 def _shard_indices(n: int, shard_index: int, shard_count: int) -> list:

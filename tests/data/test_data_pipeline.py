@@ -228,3 +228,16 @@ def test_worker_processes_match_in_process(synthetic_small):
   with pipeline.pair_loader(src, 4, seed=2, read_threads=0) as local:
     want = [next(local) for _ in range(2)]
   assert all(np.array_equal(a[k], b[k]) for a, b in zip(got, want) for k in a)
+
+
+def test_prefetch_threads_give_the_same_batches():
+  threaded = pipeline.pair_loader(SOURCE, 3, seed=9, read_threads=4, cache_clips=3,
+                                  pairs_per_clip=2)
+  local = pipeline.pair_loader(SOURCE, 3, seed=9, read_threads=0, cache_clips=3,
+                               pairs_per_clip=2)
+  for _ in range(12):
+    a, b = next(threaded), next(local)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+  import pickle
+  order = pickle.loads(pickle.dumps(pipeline.EpochOrder(SOURCE, range(10), 0, None, 1, 4)))
+  assert order[0]["clip_id"] == SOURCE[order.clip_index(0)]["clip_id"]
