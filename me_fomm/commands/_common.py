@@ -28,6 +28,10 @@ def define(kind: str, name: str, default, help_text: str, **kwargs) -> None:
     getattr(flags, f"DEFINE_{kind}")(name, default, help_text, module_name=caller, **kwargs)
 
 
+class CommandError(RuntimeError):
+    """A command could not finish for a reason its message explains (not bad input): exit status 1."""
+
+
 def run_command(name: str, argv, body: Callable[[], int | None]) -> None:
     """Runs a command body with INFO logging; anticipated bad input exits 2 with one clear line."""
     if len(argv) > 1:
@@ -43,5 +47,8 @@ def run_command(name: str, argv, body: Callable[[], int | None]) -> None:
         # Every anticipated bad input raises one of these with a message saying what is wrong and what to do.
         print(f"me-fomm {name}: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except CommandError as e:
+        print(f"me-fomm {name}: stopped: {e}", file=sys.stderr)
+        sys.exit(1)
     if code:
         sys.exit(code)

@@ -22,7 +22,7 @@ import os
 import shutil
 import time
 
-from me_fomm.commands._common import FLAGS, define, run_command
+from me_fomm.commands._common import FLAGS, CommandError, define, run_command
 
 define("string", "workdir", "runs/demo", "Folder for the corpus, the training run, the videos and the report.")
 define("bool", "overwrite", False, "Delete an existing demo workdir first (only one this command created).")
@@ -161,7 +161,7 @@ def run(workdir: str, overwrite: bool = False, quick: bool = False, variant: str
     if final.get("preempted"):
         # The trainer stops cleanly on SIGTERM with a checkpoint; scoring a half-trained model here would
         # print verdicts about the wrong model.
-        raise RuntimeError(
+        raise CommandError(
             f"training was interrupted at step {int(final.get('step', 0))} of {config.total_steps}; its checkpoint "
             f"is in {os.path.join(workdir, 'train')}. Score it with `me-fomm evaluate --checkpoint="
             f"{os.path.join(workdir, 'train')} --dataset={config.data.name} --data_dir={data_dir} --out=...`, "
