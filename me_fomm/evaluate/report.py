@@ -68,14 +68,14 @@ def comparisons(summary: Mapping) -> dict:
     return {k: P.better(k, model[k], base.get(k, float("nan"))) for k in model if k != "scored_cases"}
 
 
-def _media(media_dir: str, rel_dir: str, idx: int, s: P.Scored) -> dict:
+def _media(media_dir: str, rel_dir: str, prefix: str, s: P.Scored) -> dict:
     c = s.case
     drv = video_lib.as_uint8_frames(c.driving)
     tgt = video_lib.as_uint8_frames(np.asarray(c.target)[None])
     gen = video_lib.as_uint8_frames(s.generated)
     panels = [drv, tgt, gen] + ([video_lib.as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else [])
     strip = video_lib.side_by_side(*panels)
-    stem = f"{idx:03d}_{c.name}".replace("/", "_")
+    stem = f"{prefix}_{c.name}".replace("/", "_")
     gif = os.path.join(media_dir, stem + ".gif")
     video_lib.write_gif(gif, strip, c.fps)
     apex = c.apex if c.apex is not None and 0 <= c.apex < len(strip) else len(strip) // 2
@@ -109,7 +109,7 @@ def write_report(out_dir: str, results: Mapping[str, Sequence[P.Scored]], meta: 
         cmp = comparisons(summary)
         cases = []
         for i, s in enumerate(scored):
-            media = _media(media_dir, "media", len(cases) + 1000 * list(results).index(name), s)
+            media = _media(media_dir, "media", f"{name}_{i:03d}", s)
             cases.append({"name": s.case.name, "target": s.case.target_name, "label": s.case.label,
                           "frames": int(len(s.case.driving)), "apex": s.case.apex, **media,
                           P.MODEL: s.values[P.MODEL], P.BASELINE: s.values[P.BASELINE]})
