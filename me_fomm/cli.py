@@ -40,7 +40,22 @@ def main(argv=None) -> None:
     module = importlib.import_module(f"me_fomm.commands.{name}")
     from absl import app
 
-    app.run(module.main, argv=[f"me-fomm {name}"] + argv[2:])
+    prog = f"me-fomm {name}"
+    _declare_key_flags(prog)
+    # absl's --help describes the key flags of the module named by sys.argv[0].
+    sys.argv = [prog] + argv[2:]
+    app.run(module.main, argv=sys.argv)
+
+
+def _declare_key_flags(prog: str) -> None:
+    """Makes the flags of the chosen command (and of the me_fomm modules it imports) show in --help."""
+    from absl import flags
+
+    fv = flags.FLAGS
+    for module_name in list(fv.flags_by_module_dict()):
+        if module_name.startswith(("me_fomm", "experiments", "benchmarks")):
+            for flag in fv.get_key_flags_for_module(module_name):
+                fv.register_key_flag_for_module(prog, flag)
 
 
 if __name__ == "__main__":
