@@ -42,8 +42,11 @@ def main(argv=None) -> None:
 
     prog = f"me-fomm {name}"
     _declare_key_flags(prog)
-    # absl's --help describes the key flags of the module named by sys.argv[0].
+    # absl's --help describes the key flags of the module named by sys.argv[0], under the
+    # docstring of __main__: make both those of the chosen command.
     sys.argv = [prog] + argv[2:]
+    doc = (module.__doc__ or "").strip()
+    sys.modules["__main__"].__doc__ = f"{doc}\n\nUSAGE: {prog} [flags]" if doc else None
     app.run(module.main, argv=sys.argv)
 
 

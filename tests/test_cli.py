@@ -25,5 +25,6 @@ def test_unknown_command_is_an_error():
 @pytest.mark.parametrize("command,flag", [("convert", "--input"), ("prepare", "--manual_dir")])
 def test_help_lists_the_commands_flags(command, flag):
     r = _run(command, "--help")
-    assert r.returncode == 0, r.stderr
+    # absl ends --help with exit status 1, by design.
+    assert r.returncode in (0, 1), r.stderr
     assert f"me-fomm {command}" in r.stdout and flag in r.stdout
