@@ -176,3 +176,24 @@ def test_full_size_seed_step_lowers_without_running():
     assert n_params > 50e6  # the full-width vox-256 modules (about 59M parameters), not a toy
     lowered = step.lower(abstract_state, batch, vgg)
     assert "stablehlo" in lowered.as_text()[:20000] or "func.func" in lowered.as_text()[:20000]
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_losses():
+    """dtype='bfloat16' computes in bf16; parameters, optimiser state and losses stay float32."""
+    config = tiny_setup.tiny_config("seed", gan=True)
+    config.model.dtype = "bfloat16"
+    models = model_lib.build_models(config.model)
+    optimizers = state_lib.make_optimizers(config, 100)
+    abstract_state = jax.eval_shape(lambda: state_lib.create_train_state(
+        model_lib.init_variables(models, config.model, state_lib.init_rng(0)), optimizers,
+        jax.random.PRNGKey(1)))
+    batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tiny_setup.tiny_batch(4))
+    vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
+    step = step_lib.make_train_step(models, config.model, config, optimizers)
+    jaxpr = jax.make_jaxpr(step)(abstract_state, batch, vgg)
+    assert "bf16" in str(jaxpr)  # the convolutions really run in bfloat16
+    new_state, metrics = jax.eval_shape(step, abstract_state, batch, vgg)
+    floats = [x.dtype for x in jax.tree.leaves((new_state.variables, new_state.opt_state))
+              if jnp.issubdtype(x.dtype, jnp.floating)]
+    assert floats and set(floats) == {jnp.dtype("float32")}
+    assert {metrics[k].dtype for k in metrics if k != "skipped"} == {jnp.dtype("float32")}
