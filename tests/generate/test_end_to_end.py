@@ -17,7 +17,7 @@ import skimage.data
 from PIL import Image, ImageSequence
 
 from me_fomm.checkpoint import CheckpointError
-from me_fomm.commands import demo, generate, megc as megc_cmd
+from me_fomm.commands import demo, evaluate as evaluate_cmd, generate, megc as megc_cmd
 from me_fomm.data import megc_sources, sources
 from me_fomm.generate import pipeline, target as target_lib, video
 from me_fomm.generate.animate import au_prior_values
@@ -77,6 +77,14 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
     # Relative transfer with onset keypoints moves no keypoint value; the motion rides on the Jacobians.
     np.testing.assert_allclose(runs[0].kp_norm, np.broadcast_to(runs[0].kp_source, runs[0].kp_norm.shape),
                                atol=1e-5)
+
+    # --- me-fomm evaluate on the demo's data (one clip, one protocol: the demo already ran both).
+    ev = evaluate_cmd.run(checkpoint, "synthetic_me/small_64", data_dir, str(tmp_path / "ev"), max_clips=1,
+                          protocols=["reconstruction"], progress=False)
+    ev_doc = json.load(open(ev["paths"]["metrics"]))
+    assert list(ev_doc["protocols"]) == ["reconstruction"]
+    assert ev_doc["protocols"]["reconstruction"]["summary"]["cases"] == 1
+    assert os.path.isfile(ev["paths"]["html"]) and str(tmp_path / "ev") in ev["paths"]["html"]
 
     # --- bad inputs that need a checkpoint: existing output, checkpoint of another config.
     with pytest.raises(pipeline.OutputExistsError, match="--overwrite"):
