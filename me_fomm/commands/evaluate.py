@@ -1,4 +1,4 @@
-"""`me-fomm evaluate`: score a checkpoint; writes metrics.json and report.html.
+r"""`me-fomm evaluate`: score a checkpoint; writes metrics.json and report.html.
 
     me-fomm evaluate --checkpoint=runs/demo/train --dataset=synthetic_me --data_dir=runs/demo/data \
         --out=runs/demo/eval

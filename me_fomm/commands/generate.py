@@ -1,4 +1,4 @@
-"""`me-fomm generate`: drive a target face with a micro-expression clip; writes mp4 and GIF.
+r"""`me-fomm generate`: drive a target face with a micro-expression clip; writes mp4 and GIF.
 
     me-fomm generate --checkpoint=runs/seed/checkpoints --target=face.jpg \
         --driving=casme2:sub01/EP02_01f --data_dir=~/tensorflow_datasets --out=out/face_EP02

@@ -1,4 +1,4 @@
-"""`me-fomm megc`: the MEGC2021 / MEGC2022 generation protocol.
+r"""`me-fomm megc`: the MEGC2021 / MEGC2022 generation protocol.
 
     me-fomm megc --checkpoint=runs/seed --protocol=megc2021 --targets=megc_targets/ \
         --data_dir=~/tensorflow_datasets --out=out/megc2021
