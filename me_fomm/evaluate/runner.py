@@ -78,8 +78,8 @@ def build_cases(clips: Sequence[Clip], model_config, targets: Sequence[tuple[str
                 cross.append(P.Case(name=f"{tname}_{clip.name}", target=tgt.image, target_landmarks=tgt.landmarks,
                                     target_name=tname, **common))
         else:
-            subject = clip.name.split("_")[0]
-            others = [p for p in prepared[i + 1:] + prepared[:i] if p[0].name.split("_")[0] != subject]
+            subject = clip.subject or clip.name
+            others = [p for p in prepared[i + 1:] + prepared[:i] if (p[0].subject or p[0].name) != subject]
             if not others:
                 continue
             oclip, odrv, olms = others[0]

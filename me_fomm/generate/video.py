@@ -46,7 +46,7 @@ class Clip:
       label: emotion class name when known (corpus clips), else None.
       ground_truth: optional uint8 (T, H, W, 3): the same motion on another identity (synthetic_me).
       ground_truth_landmarks: optional (T, 68, 2) landmarks of `ground_truth` (synthetic_me: exact).
-      corpus, clip_id: where a corpus clip came from ('' for files).
+      corpus, clip_id, subject: where a corpus clip came from ('' for files).
     """
 
     frames: np.ndarray
@@ -60,6 +60,7 @@ class Clip:
     ground_truth_landmarks: np.ndarray | None = None
     corpus: str = ""
     clip_id: str = ""
+    subject: str = ""
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
@@ -237,6 +238,7 @@ def clip_from_record(record: dict) -> Clip:
         name=name.replace("/", "_"),
         corpus=_as_str(record.get("corpus", "")),
         clip_id=clip_id,
+        subject=subject,
         landmarks=np.asarray(record["landmarks"], np.float32) if record.get("landmarks") is not None else None,
         onset=int(record.get("onset", 0)),
         apex=int(record["apex"]) if record.get("apex") is not None else None,
