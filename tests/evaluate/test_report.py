@@ -89,3 +89,31 @@ def test_reconstruction_baseline_and_nan_handling(tmp_path):
     assert doc["protocols"]["reconstruction"]["cases"][0]["model"]["akd"] is None
     assert P.better("akd", float("nan"), 1.0) is None
     assert P.better("apex_ratio", 0.9, 0.0) is True
+
+
+def test_build_cases_pairs_other_subjects_and_uses_ground_truth():
+    import ml_collections
+
+    from me_fomm.evaluate import runner
+    from me_fomm.generate.video import Clip
+
+    cfg = ml_collections.ConfigDict(dict(image_size=16, kp_mode="learned"))
+    lms = np.zeros((4, 68, 2), np.float32)
+
+    def clip(name, subject, value, gt=None):
+        frames = np.full((4, 32, 32, 3), value, np.uint8)
+        return Clip(frames=frames, fps=25.0, name=name, landmarks=lms * 2, onset=1, label="positive",
+                    subject=subject, ground_truth=gt)
+
+    clips = [clip("a1", "A", 10), clip("a2", "A", 20), clip("b1", "B", 30)]
+    recon, cross = runner.build_cases(clips, cfg)
+    assert [c.name for c in recon] == ["a1", "a2", "b1"] and recon[0].driving.shape == (4, 16, 16, 3)
+    # Each clip drives the onset frame of the next clip of another subject.
+    assert [(c.name, c.target_name) for c in cross] == [("b1_a1", "b1"), ("b1_a2", "b1"), ("a1_b1", "a1")]
+    assert cross[0].target[0, 0, 0] == pytest.approx(30 / 255)
+    # synthetic_me: the held-out identity's onset frame is the target and its clip the ground truth.
+    gt = np.full((4, 32, 32, 3), 99, np.uint8)
+    gt[1] = 77
+    _, cross = runner.build_cases([clip("s", "A", 10, gt=gt)], cfg)
+    assert cross[0].target_name == "held-out identity" and cross[0].ground_truth.shape == (4, 16, 16, 3)
+    assert cross[0].target[0, 0, 0] == pytest.approx(77 / 255)
