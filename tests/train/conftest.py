@@ -1,16 +1,23 @@
 """Training tests compile the same tiny programs in several places (in-process runs, resumed runs,
-subprocesses); a persistent compilation cache shared by them compiles each program once.
+subprocesses, and under `pytest -n` several workers); a persistent compilation cache shared by all
+of them compiles each program once.
 
-Enabled only while this folder's tests run, then switched off again for the rest of the session.
+The cache is switched on only while this folder's tests run, then off again for the session.
 """
+
+import os
+import sys
 
 import jax
 import pytest
 
+sys.path.insert(0, os.path.dirname(__file__))
+from tiny_setup import shared_dir  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def compile_cache_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("jax_compile_cache"))
+    return str(shared_dir(tmp_path_factory, "me_fomm_train_jax_cache"))
 
 
 @pytest.fixture(autouse=True, scope="module")

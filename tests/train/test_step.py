@@ -1,5 +1,6 @@
 """The compiled training step: sharding invariance, non-finite handling, full-size lowering."""
 
+import json
 import os
 import socket
 import subprocess
@@ -48,16 +49,6 @@ def setup():
     return config, vgg, batch
 
 
-@pytest.fixture(scope="module")
-def four_devices(setup):
-    config, vgg, batch = setup
-    assert jax.device_count() >= 4, "conftest.py simulates 4 CPU devices"
-    mesh = mesh_lib.make_mesh(jax.devices()[:4])
-    vgg = jax.device_put(vgg, mesh_lib.replicated(mesh))
-    state, step = build(config, mesh, batch, vgg)
-    return mesh, state, step, vgg
-
-
 def run_steps(state, step, mesh, vgg, batch, n=2):
     out = []
     for _ in range(n):
@@ -66,84 +57,89 @@ def run_steps(state, step, mesh, vgg, batch, n=2):
     return state, out
 
 
-def test_sharded_step_equals_single_device(setup, four_devices):
-    config, vgg, batch = setup
-    mesh4, state4, step4, vgg4 = four_devices
-    mesh1 = mesh_lib.make_mesh(jax.devices()[:1])
-    vgg1 = jax.device_put(vgg, mesh_lib.replicated(mesh1))
-    state1, step1 = build(config, mesh1, batch, vgg1)
-    init = jax.device_get(state1.variables)
-    new4, m4 = run_steps(state4, step4, mesh4, vgg4, batch)
-    new1, m1 = run_steps(state1, step1, mesh1, vgg1, batch)
-    for a, b in zip(m4, m1):
-        assert set(a) == set(b) >= {"loss", "perceptual", "generator_gan", "feature_matching",
-                                    "equivariance_value", "equivariance_jacobian", "disc_gan"}
-        for k in a:
-            np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=1e-6, err_msg=k)
-    p4, p1 = jax.device_get(new4.variables), jax.device_get(new1.variables)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), p4, p1)
-    # Training moved every module (the discriminator too: GAN on).
-    for name in ("kp_detector", "generator", "discriminator"):
-        moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(), p1[name]["params"],
-                                             init[name]["params"]))
-        assert max(moved) > 0, name
-    assert int(new4.step) == 2 and int(new4.nonfinite_total) == 0
-    # Keep the 4-device losses for the two-process test.
-    four_devices_losses.update({k: float(v) for k, v in m4[0].items()})
-
-
-four_devices_losses: dict = {}
-
-
-def test_nonfinite_batch_skips_update_and_is_counted(setup, four_devices):
-    config, vgg, batch = setup
-    mesh, _, step, vgg4 = four_devices
-    state = _INITS[mesh]()
-    before = jax.device_get(state)
-    bad = dict(batch, source=np.where(np.arange(4)[:, None, None, None] == 1, np.nan, batch["source"]))
-    state, metrics = step(state, mesh_lib.global_batch_from_local(bad, mesh), vgg4)
-    after = jax.device_get(state)
-    assert int(metrics["skipped"]) == 1 and not np.isfinite(float(metrics["loss"]))
-    assert int(after.nonfinite_total) == 1 and int(after.nonfinite_run) == 1
-    # Parameters, BatchNorm statistics and optimiser moments are exactly the old ones.
-    jax.tree.map(np.testing.assert_array_equal, after.variables, before.variables)
-    jax.tree.map(np.testing.assert_array_equal, after.opt_state, before.opt_state)
-    state, _ = step(state, mesh_lib.global_batch_from_local(bad, mesh), vgg4)
-    state, metrics = step(state, mesh_lib.global_batch_from_local(batch, mesh), vgg4)
-    assert int(metrics["skipped"]) == 0 and np.isfinite(float(metrics["loss"]))
-    assert (int(state.nonfinite_total), int(state.nonfinite_run), int(state.nonfinite_run_max)) == (2, 0, 2)
-    assert int(state.step) == 3
-
-
 def _free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_two_processes_equal_one_process(setup, four_devices, tmp_path, compile_cache_dir):
-    """2 processes x 2 CPU devices (gloo collectives over 127.0.0.1) == 1 process x 4 devices."""
-    if not four_devices_losses:
-        config, vgg, batch = setup
-        mesh, state, step, vgg4 = four_devices
-        _, m = run_steps(state, step, mesh, vgg4, batch, n=1)
-        four_devices_losses.update({k: float(v) for k, v in m[0].items()})
+def start_two_processes(tmp_path, compile_cache_dir):
+    """2 processes x 2 CPU devices joined by jax.distributed (gloo collectives over 127.0.0.1)."""
     port = _free_port()
     env = tiny_setup.subprocess_env(compile_cache_dir, devices=2)
     worker = os.path.join(os.path.dirname(__file__), "multiprocess_worker.py")
-    procs = [subprocess.Popen([sys.executable, worker, f"127.0.0.1:{port}", "2", str(i),
-                               str(tmp_path / f"out{i}.json")], env=env, cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
-    outs = [p.communicate(timeout=300)[0] for p in procs]
+    return [subprocess.Popen([sys.executable, worker, f"127.0.0.1:{port}", "2", str(i),
+                              str(tmp_path / f"out{i}.json")], env=env, cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            for i in range(2)]
+
+
+def check_nonfinite_batch_skips_update(init, step, mesh, vgg, batch):
+    state = init()
+    before = jax.device_get(state)
+    bad = dict(batch, source=np.where(np.arange(4)[:, None, None, None] == 1, np.nan, batch["source"]))
+    state, metrics = step(state, mesh_lib.global_batch_from_local(bad, mesh), vgg)
+    after = jax.device_get(state)
+    assert int(metrics["skipped"]) == 1 and not np.isfinite(float(metrics["loss"]))
+    assert int(after.nonfinite_total) == 1 and int(after.nonfinite_run) == 1
+    # Parameters, BatchNorm statistics and optimiser moments are exactly the old ones.
+    jax.tree.map(np.testing.assert_array_equal, after.variables, before.variables)
+    jax.tree.map(np.testing.assert_array_equal, after.opt_state, before.opt_state)
+    state, _ = step(state, mesh_lib.global_batch_from_local(bad, mesh), vgg)
+    state, metrics = step(state, mesh_lib.global_batch_from_local(batch, mesh), vgg)
+    assert int(metrics["skipped"]) == 0 and np.isfinite(float(metrics["loss"]))
+    assert (int(state.nonfinite_total), int(state.nonfinite_run), int(state.nonfinite_run_max)) == (2, 0, 2)
+    assert int(state.step) == 3
+
+
+def test_sharded_step(setup, tmp_path, compile_cache_dir):
+    """One compiled program, three properties (one test so `pytest -n` compiles it once):
+
+    1. 4 simulated devices give the losses and updated parameters of 1 device on the same global
+       batch (float32 round-off), two steps in a row;
+    2. 2 processes x 2 devices (jax.distributed, gloo collectives) give the same losses;
+    3. a batch with a NaN frame skips the whole update inside the step and is counted.
+    """
+    config, vgg, batch = setup
+    procs = start_two_processes(tmp_path, compile_cache_dir)  # compiles while we do
+    try:
+        assert jax.device_count() >= 4, "conftest.py simulates 4 CPU devices"
+        mesh4 = mesh_lib.make_mesh(jax.devices()[:4])
+        vgg4 = jax.device_put(vgg, mesh_lib.replicated(mesh4))
+        state4, step4 = build(config, mesh4, batch, vgg4)
+        mesh1 = mesh_lib.make_mesh(jax.devices()[:1])
+        vgg1 = jax.device_put(vgg, mesh_lib.replicated(mesh1))
+        state1, step1 = build(config, mesh1, batch, vgg1)
+        init = jax.device_get(state1.variables)
+        new4, m4 = run_steps(state4, step4, mesh4, vgg4, batch)
+        new1, m1 = run_steps(state1, step1, mesh1, vgg1, batch)
+        for a, b in zip(m4, m1):
+            assert set(a) == set(b) >= {"loss", "perceptual", "generator_gan", "feature_matching",
+                                        "equivariance_value", "equivariance_jacobian", "disc_gan"}
+            for k in a:
+                np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=1e-6, err_msg=k)
+        p4, p1 = jax.device_get(new4.variables), jax.device_get(new1.variables)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), p4, p1)
+        # Training moved every module (the discriminator too: GAN on).
+        for name in ("kp_detector", "generator", "discriminator"):
+            moved = jax.tree.leaves(jax.tree.map(lambda a, b: np.abs(a - b).max(), p1[name]["params"],
+                                                 init[name]["params"]))
+            assert max(moved) > 0, name
+        assert int(new4.step) == 2 and int(new4.nonfinite_total) == 0
+
+        check_nonfinite_batch_skips_update(_INITS[mesh4], step4, mesh4, vgg4, batch)
+
+        outs = [p.communicate(timeout=600)[0] for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out[-3000:]
-    import json
-
     for i in range(2):
         got = json.loads((tmp_path / f"out{i}.json").read_text())
         assert got["devices"] == 4 and got["processes"] == 2
-        for k, v in four_devices_losses.items():
+        for k, v in m4[0].items():
             np.testing.assert_allclose(got["metrics"][k], v, rtol=2e-5, atol=1e-6, err_msg=k)
 
 
@@ -190,9 +186,8 @@ def test_bfloat16_compute_keeps_float32_parameters_and_losses():
     batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tiny_setup.tiny_batch(4))
     vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
     step = step_lib.make_train_step(models, config.model, config, optimizers)
-    jaxpr = jax.make_jaxpr(step)(abstract_state, batch, vgg)
+    jaxpr, (new_state, metrics) = jax.make_jaxpr(step, return_shape=True)(abstract_state, batch, vgg)
     assert "bf16" in str(jaxpr)  # the convolutions really run in bfloat16
-    new_state, metrics = jax.eval_shape(step, abstract_state, batch, vgg)
     floats = [x.dtype for x in jax.tree.leaves((new_state.variables, new_state.opt_state))
               if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and set(floats) == {jnp.dtype("float32")}

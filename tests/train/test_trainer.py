@@ -26,11 +26,15 @@ def by_step(rows):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """An uninterrupted 12-step run."""
-    workdir = str(tmp_path_factory.mktemp("reference"))
-    result = trainer.train_and_evaluate(tiny_setup.trainer_config(), workdir,
-                                        data_fn=tiny_setup.tiny_data_fn)
-    return workdir, result
+    """An uninterrupted 12-step run, made once per test run (pytest -n workers share it)."""
+    shared = tiny_setup.shared_dir(tmp_path_factory, "me_fomm_train_reference")
+    workdir, done = str(shared / "run"), shared / "result.json"
+    with tiny_setup.exclusive(shared / "lock"):
+        if not done.exists():
+            result = trainer.train_and_evaluate(tiny_setup.trainer_config(), workdir,
+                                                data_fn=tiny_setup.tiny_data_fn)
+            done.write_text(json.dumps(result))
+    return workdir, json.loads(done.read_text())
 
 
 def test_short_run_lowers_loss_and_writes_outputs(reference, caplog):
@@ -141,3 +145,28 @@ def test_nonfinite_losses_in_a_row_stop_with_last_good_checkpoint(tmp_path):
     import jax
 
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(variables))
+
+
+def test_checkpoint_restores_onto_another_mesh(reference):
+    """A checkpoint written by the 4-device run restores onto a 1-device mesh with the same values."""
+    import jax
+    import orbax.checkpoint as ocp
+
+    from me_fomm import model as model_lib
+    from me_fomm.train import mesh as mesh_lib, state as state_lib
+
+    workdir, _ = reference
+    config = tiny_setup.trainer_config()
+    models = model_lib.build_models(config.model)
+    optimizers = state_lib.make_optimizers(config, config.steps_per_epoch)
+    abstract = jax.eval_shape(lambda: state_lib.create_train_state(
+        model_lib.init_variables(models, config.model, state_lib.init_rng(0)), optimizers,
+        jax.random.PRNGKey(0)))
+    mesh1 = mesh_lib.make_mesh(jax.devices()[:1])
+    with ocp.CheckpointManager(os.path.join(workdir, "checkpoints")) as mngr:
+        state, data_state = trainer.restore(mngr, 12, abstract, mesh1)
+    assert int(state.step) == 12 and data_state is not None
+    leaf = jax.tree.leaves(state.variables)[0]
+    assert leaf.sharding.device_set == {jax.devices()[0]}
+    _, variables = ckpt_lib.load_models(os.path.join(workdir, "checkpoints"), step=12)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a), b), state.variables, variables)
