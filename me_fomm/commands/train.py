@@ -1,7 +1,7 @@
 """`me-fomm train` (and `python -m experiments.train`): train a config in a workdir.
 
-    me-fomm train --config=experiments/configs/seed.py:casme2 --workdir=runs/seed_casme2 \
-        --config.batch_size=16
+    me-fomm train --config=experiments/configs/seed.py:casme2 --workdir=runs/seed_casme2
+    me-fomm train --config=experiments/configs/demo.py --workdir=runs/demo --config.batch_size=16
 
 Re-running the same command resumes from the workdir's latest checkpoint. Multi-host: start the
 same command on every host with --distributed (TPU pods and SLURM find their peers; elsewhere add
@@ -54,8 +54,10 @@ def main(argv) -> None:
                  jax.process_count(), jax.devices())
     try:
         result = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
-    except (ValueError, trainer.NonFiniteLossError) as e:
-        logging.error("%s", e)
+    except (ValueError, FileNotFoundError, trainer.NonFiniteLossError) as e:
+        # Config, data and divergence problems: the message says what and what to do; the
+        # traceback stays in the log for a bug report.
+        logging.debug("training stopped", exc_info=True)
         print(f"me-fomm train: {e}", file=sys.stderr)
         sys.exit(1)
     logging.info("done: %s", result)
