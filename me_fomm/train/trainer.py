@@ -296,6 +296,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     prefetch = writer = previous_handler = None
     preempt = threading.Event()
     step = start_step = 0
+    stopped_early = False
     try:
         start_step = step = refuse_other_config(mngr, config) or 0
         models = model_lib.build_models(config.model)
@@ -370,16 +371,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                 _write_progress_image(workdir, step, predict, state.variables, batch, writer,
                                       is_host0)
 
-            if step % config.checkpoint_every == 0 or step == total_steps or preempt.is_set():
+            stop = _agreed_stop(preempt, step % config.log_every == 0)
+            if step % config.checkpoint_every == 0 or step == total_steps or stop:
                 run = int(jax.device_get(state.nonfinite_run))
                 if run == 0:
-                    _save(mngr, step, state, config, data_state, force=preempt.is_set())
+                    _save(mngr, step, state, config, data_state, force=stop)
                 else:  # Keep the last checkpoint from before the skipped updates.
                     logging.warning("step %d: no checkpoint during %d skipped updates in a row",
                                     step, run)
-            if preempt.is_set():
+            if stop:
                 mngr.wait_until_finished()
                 logging.warning("SIGTERM: saved step %d to %s; stopping", step, mngr.directory)
+                stopped_early = True
                 break
             _debug_faults(config, step, mngr)
     finally:
@@ -394,9 +397,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
     if step > start_step and last_logged != step:
         last = {k: float(v) for k, v in jax.device_get(metrics).items()}
-    last.update(step=step, preempted=preempt.is_set(),
+    last.update(step=step, preempted=stopped_early,
                 nonfinite_total=int(jax.device_get(state.nonfinite_total)))
     return last
+
+
+def _agreed_stop(preempt: threading.Event, sync_point: bool) -> bool:
+    """Whether to save and stop after this step.
+
+    One process: as soon as SIGTERM arrived. Several: saving is a collective, so every process
+    must stop at the same step; they agree (any process signalled) at the logging interval, the
+    loop's one synchronisation point.
+    """
+    if jax.process_count() == 1:
+        return preempt.is_set()
+    if not sync_point:
+        return False
+    from jax.experimental import multihost_utils
+
+    flags = multihost_utils.process_allgather(np.array([preempt.is_set()], np.int32))
+    return bool(np.asarray(flags).any())
 
 
 def _write_progress_image(workdir, step, predict, variables, batch, writer, is_host0):
