@@ -192,3 +192,20 @@ def test_bfloat16_compute_keeps_float32_parameters_and_losses():
               if jnp.issubdtype(x.dtype, jnp.floating)]
     assert floats and set(floats) == {jnp.dtype("float32")}
     assert {metrics[k].dtype for k in metrics if k != "skipped"} == {jnp.dtype("float32")}
+
+
+@pytest.mark.parametrize("variant", ["fomm", "tip24"])
+def test_other_variants_trace(variant):
+    """Learned keypoints (fomm) and per-frame prior keypoints with the adaptive mask (tip24)."""
+    config = tiny_setup.tiny_config(variant, gan=variant == "tip24")
+    models = model_lib.build_models(config.model)
+    optimizers = state_lib.make_optimizers(config, 100)
+    abstract_state = jax.eval_shape(lambda: state_lib.create_train_state(
+        model_lib.init_variables(models, config.model, state_lib.init_rng(0)), optimizers,
+        jax.random.PRNGKey(1)))
+    batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tiny_setup.tiny_batch(4))
+    vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
+    step = step_lib.make_train_step(models, config.model, config, optimizers)
+    new_state, metrics = jax.eval_shape(step, abstract_state, batch, vgg)
+    assert ("disc_gan" in metrics) == (variant == "tip24")
+    assert {"perceptual", "equivariance_value", "equivariance_jacobian"} <= set(metrics)
