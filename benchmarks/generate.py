@@ -19,20 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _measuring_helpers():
-    """benchmarks.run's measuring helpers.
-
-    Under `python -m benchmarks.run` that module is `__main__`; importing it again as `benchmarks.run` would
-    define its absl flags a second time (DuplicateFlagError), so reuse the running copy when it is there.
-    """
-    main = sys.modules.get("__main__")
-    if main is not None and all(hasattr(main, n) for n in ("compiled_flops", "peak_memory", "time_steps")):
-        return main
-    import benchmarks.run as run_module
-
-    return run_module
-
-
 def _setup(config, image_size: int | None):
     from me_fomm import model as model_lib
     from me_fomm.generate.animate import Animator
@@ -73,8 +59,7 @@ def run(config, batch: int = 32, steps: int = 10, warmup: int = 2, repeats: int 
       steps, warmup, repeats: timed calls per repeat, untimed calls, repeats (median reported).
       image_size: override of the model's resolution (e.g. 256 for the demo config's architecture at 256).
     """
-    helpers = _measuring_helpers()
-    compiled_flops, peak_memory, time_steps = helpers.compiled_flops, helpers.peak_memory, helpers.time_steps
+    from benchmarks.measure import compiled_flops, peak_memory, time_steps
 
     cfg, models, variables, Animator = _setup(config, image_size)
     size = int(cfg.image_size)
@@ -120,7 +105,7 @@ def main(argv) -> None:
 
     from absl import flags
 
-    device_info = _measuring_helpers().device_info
+    from benchmarks.measure import device_info
 
     FLAGS = flags.FLAGS
     if len(argv) > 1:
@@ -137,8 +122,7 @@ def main(argv) -> None:
 if __name__ == "__main__":
     from absl import app, flags
 
-    # benchmarks.run defines the shared flags (--config, --batch, --steps, --repeats, --warmup); defining
-    # them here too would be a DuplicateFlagError once this module imports its measuring helpers.
+    # The shared flags (--config, --batch, --steps, --repeats, --warmup) are benchmarks.run's.
     import benchmarks.run  # noqa: F401
 
     flags.DEFINE_integer("image_size", None, "Override the model's resolution (e.g. 256).")
