@@ -20,11 +20,9 @@ import os
 import queue
 import signal
 import threading
-import time
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp

@@ -1,7 +1,6 @@
 """train_and_evaluate: learning, outputs, checkpoints, kill/SIGTERM resume, refusal, NaN stop."""
 
 import json
-import logging
 import os
 import subprocess
 import sys
