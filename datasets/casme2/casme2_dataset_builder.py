@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
@@ -70,25 +69,8 @@ def clip_specs(manual_dir: str, corpus: str = "casme2") -> list[P.ClipSpec]:
                               [], where=where, problem=f"{where}: {e}; expected an integer."))
       continue
     clip_id = f"{subject}/{filename}"
-    emotion = sheets.as_text(row["estimatedemotion"]).lower()
-    spec = P.ClipSpec(
-        clip_id=clip_id, subject=subject, corpus=corpus, emotion=emotion,
-        label=F.emotion_to_label(emotion), action_units=sheets.as_text(row["actionunits"]),
-        frame_paths=[], frame_numbers=[], onset=sheets.as_int(row["onsetframe"]),
-        apex=sheets.as_int(row["apexframe"]), offset=sheets.as_int(row["offsetframe"]),
-        fps=FPS, where=where)
-    folder = os.path.join(raw, subject, filename)
-    if not filename:
-      spec.problem = f"clip {clip_id} ({where}): the Filename cell is empty."
-    elif not os.path.isdir(folder):
-      spec.problem = (f"clip {clip_id} ({where}): folder {folder} does not exist; the row "
-                      "names a clip that is not in the download.")
-    else:
-      try:
-        spec.frame_paths, spec.frame_numbers = P.numbered_frames(
-            folder, (".jpg", ".jpeg", ".png", ".bmp"), clip_id)
-      except P.ClipError as e:
-        spec.problem = str(e)
+    spec = B.coded_clip_spec(row, clip_id=clip_id, subject=subject, corpus=corpus, fps=FPS,
+                             where=where, folder=os.path.join(raw, subject, filename))
     specs.append(spec)
   return specs
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
@@ -64,25 +63,8 @@ def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
       specs.append(P.ClipSpec(filename or f"row{row_number}", "", corpus, "", "other", "", [],
                               [], where=where, problem=f"{where}: {e}; expected e.g. 006."))
       continue
-    emotion = sheets.as_text(row["estimatedemotion"]).lower()
-    spec = P.ClipSpec(
-        clip_id=filename, subject=subject, corpus=corpus, emotion=emotion,
-        label=F.emotion_to_label(emotion), action_units=sheets.as_text(row["actionunits"]),
-        frame_paths=[], frame_numbers=[], onset=sheets.as_int(row["onsetframe"]),
-        apex=sheets.as_int(row["apexframe"]), offset=sheets.as_int(row["offsetframe"]),
-        fps=FPS, where=where)
-    folder = os.path.join(root, subject, filename)
-    if not filename:
-      spec.problem = f"{where}: the Filename cell is empty."
-    elif not os.path.isdir(folder):
-      spec.problem = (f"clip {filename} ({where}): folder {folder} does not exist; the row "
-                      "names a clip that is not in the download.")
-    else:
-      try:
-        spec.frame_paths, spec.frame_numbers = P.numbered_frames(
-            folder, (".jpg", ".jpeg", ".png", ".bmp"), filename)
-      except P.ClipError as e:
-        spec.problem = str(e)
+    spec = B.coded_clip_spec(row, clip_id=filename, subject=subject, corpus=corpus, fps=FPS,
+                             where=where, folder=os.path.join(root, subject, filename))
     specs.append(spec)
   return specs
 
