@@ -22,3 +22,11 @@ def test_ci_runs_the_readme_test_command():
 def test_main_job_is_the_demo():
     main_command = _bash_blocks((ROOT / "README.md").read_text())[0]
     assert "pip install" in main_command and "me-fomm demo" in main_command
+
+
+def test_functional_api_example_runs(capsys):
+    """The README's Python example is executed as written, so it cannot drift from the API."""
+    text = (ROOT / "README.md").read_text()
+    example = re.findall(r"```python\n(.*?)```", text, flags=re.S)[0]
+    exec(compile(example, "README.md", "exec"), {"__name__": "readme_example"})  # noqa: S102
+    assert "(1, 64, 64, 3)" in capsys.readouterr().out
