@@ -54,7 +54,8 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
     mesh = mesh_lib.make_mesh()
     mesh_lib.check_batch_divisible(batch, mesh)
     repl = mesh_lib.replicated(mesh)
-    models = model_lib.build_models(config.model)
+    remat = bool(config.get("remat", False))
+    models = model_lib.build_models(config.model, remat=remat)
     optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
 
     def init():
@@ -85,7 +86,7 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
     step_s = timing["step_time_s"]
     row = {"figure": batch / step_s, "unit": "pairs/s", "step_time_s": step_s,
            "compile_time_s": compile_s, "dtype": config.model.dtype,
-           "image_size": config.model.image_size, "gan": config.loss.generator_gan > 0,
+           "image_size": config.model.image_size, "gan": config.loss.generator_gan > 0, "remat": remat,
            **peak_memory(compiled)}
     if flops is not None:
         # Under SPMD the cost analysis is of one device's program; the step's total is n times it.

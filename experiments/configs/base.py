@@ -58,6 +58,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.transform.sigma_tps = 0.005
     c.transform.points_tps = 5
 
+    # Rematerialisation: the heavy blocks (keypoint detector hourglass, generator encoder/decoder
+    # blocks, dense motion network) recompute their activations in the backward pass instead of
+    # storing them: lower peak memory for about one more forward pass. Same values; a run may be
+    # resumed with it switched.
+    c.remat = False
+
     c.log_every = 50              # progress line + JSONL/TensorBoard metrics (the only host syncs)
     c.image_every = 1000          # PNG of source | driving | prediction with keypoints
     c.checkpoint_every = 1000

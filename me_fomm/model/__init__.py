@@ -36,8 +36,14 @@ def _dtype(cfg):
   return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
 
-def build_models(cfg: ml_collections.ConfigDict) -> Models:
-  """The keypoint detector, occlusion-aware generator and multi-scale discriminator of `cfg`."""
+def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
+  """The keypoint detector, occlusion-aware generator and multi-scale discriminator of `cfg`.
+
+  `remat`: recompute the activations of the heavy blocks (keypoint detector hourglass, generator
+  encoder/decoder blocks, dense motion network) in the backward pass instead of storing them, for
+  bigger batches where device memory is the limit. Same parameters and same values; it is a training
+  option (the training config's `remat`), not part of the model config, so checkpoints do not record it.
+  """
   validate(cfg)
   dtype = _dtype(cfg)
   kp = cfg.kp_detector
@@ -45,13 +51,13 @@ def build_models(cfg: ml_collections.ConfigDict) -> Models:
       num_kp=cfg.num_kp, num_channels=cfg.num_channels, block_expansion=kp.block_expansion,
       max_features=kp.max_features, num_blocks=kp.num_blocks, temperature=kp.temperature,
       scale_factor=kp.scale_factor, estimate_jacobian=cfg.estimate_jacobian, kp_mode=cfg.kp_mode,
-      prior_mask=cfg.prior_mask, dtype=dtype)
+      prior_mask=cfg.prior_mask, dtype=dtype, remat=remat)
   g = cfg.generator
   generator = OcclusionAwareGenerator(
       num_kp=cfg.num_kp, num_channels=cfg.num_channels, block_expansion=g.block_expansion,
       max_features=g.max_features, num_down_blocks=g.num_down_blocks,
       num_bottleneck_blocks=g.num_bottleneck_blocks, estimate_occlusion_map=g.estimate_occlusion_map,
-      dense_motion_params=dict(g.dense_motion), dtype=dtype)
+      dense_motion_params=dict(g.dense_motion), dtype=dtype, remat=remat)
   d = cfg.discriminator
   discriminator = MultiScaleDiscriminator(
       scales=tuple(d.scales), num_channels=cfg.num_channels, block_expansion=d.block_expansion,

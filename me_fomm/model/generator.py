@@ -31,11 +31,13 @@ class Bottleneck(nn.Module):
   """The generator's residual bottleneck ('bottleneck.r0', 'bottleneck.r1', ... in the original)."""
   num_blocks: int
   dtype: Dtype = jnp.float32
+  remat: bool = False
 
   @nn.compact
   def __call__(self, x, train: bool):
+    block = layers.maybe_remat(layers.ResBlock2d, self.remat)
     for i in range(self.num_blocks):
-      x = layers.ResBlock2d(3, 1, self.dtype, name=f"r{i}")(x, train)
+      x = block(3, 1, self.dtype, name=f"r{i}")(x, train)
     return x
 
 
@@ -50,20 +52,27 @@ class OcclusionAwareGenerator(nn.Module):
   estimate_occlusion_map: bool = True
   dense_motion_params: Any = None  # dict(block_expansion, max_features, num_blocks, scale_factor)
   dtype: Dtype = jnp.float32
+  # Rematerialise the encoder/decoder blocks (each keeps only its input for the backward pass) and the
+  # whole dense motion network (its K+1 warped copies of the source and its hourglass): less memory for
+  # about one more forward pass of those parts.
+  remat: bool = False
 
   @nn.compact
   def __call__(self, source_image, kp_source, kp_driving, train: bool = False):
     be, mf, nd = self.block_expansion, self.max_features, self.num_down_blocks
-    out = layers.SameBlock2d(be, 7, 3, self.dtype, name="first")(source_image, train)
+    remat = lambda cls, static=(2,): layers.maybe_remat(cls, self.remat, static)
+    out = remat(layers.SameBlock2d)(be, 7, 3, self.dtype, name="first")(source_image, train)
     for i in range(nd):
-      out = layers.DownBlock2d(min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}")(out, train)
+      out = remat(layers.DownBlock2d)(min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}")(
+          out, train)
 
     output = {}
     if self.dense_motion_params is not None:
-      dm = dense_motion.DenseMotionNetwork(
+      # Positional arguments: under remat `train` (index 4 counting self) must be static.
+      dm = remat(dense_motion.DenseMotionNetwork, (4,))(
           num_kp=self.num_kp, num_channels=self.num_channels,
           estimate_occlusion_map=self.estimate_occlusion_map, dtype=self.dtype, name="dense_motion_network",
-          **dict(self.dense_motion_params))(source_image, kp_driving=kp_driving, kp_source=kp_source, train=train)
+          **dict(self.dense_motion_params))(source_image, kp_driving, kp_source, train)
       output["mask"] = dm["mask"]
       output["sparse_deformed"] = dm["sparse_deformed"]
       deformation = dm["deformation"]
@@ -77,9 +86,9 @@ class OcclusionAwareGenerator(nn.Module):
         out = out * occ.astype(out.dtype)
       output["deformed"] = deform_input(source_image.astype(jnp.float32), deformation)
 
-    out = Bottleneck(self.num_bottleneck_blocks, self.dtype, name="bottleneck")(out, train)
+    out = Bottleneck(self.num_bottleneck_blocks, self.dtype, self.remat, name="bottleneck")(out, train)
     for i in range(nd):
-      out = layers.UpBlock2d(min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}")(out, train)
+      out = remat(layers.UpBlock2d)(min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}")(out, train)
     out = layers.Conv2d(self.num_channels, 7, 3, dtype=self.dtype, name="final")(out)
     output["prediction"] = jax.nn.sigmoid(out.astype(jnp.float32))
     return output

@@ -48,6 +48,7 @@ class KPDetector(nn.Module):
   kp_mode: str = "learned"
   prior_mask: str = "none"
   dtype: Dtype = jnp.float32
+  remat: bool = False  # recompute the hourglass's activations in the backward pass (less memory)
 
   def region_mask(self, prior_value: jax.Array, image_size: int, grid: int) -> jax.Array:
     """(B, grid, grid, 1) region-focusing mask from AU keypoints in [-1, 1] (seed: value = px * 2/256 - 1)."""
@@ -87,8 +88,9 @@ class KPDetector(nn.Module):
       raise ValueError("KPDetector(kp_mode='learned') takes no prior; use the 'seed' or 'tip24' variant for "
                        "facial-prior keypoints")
 
-    feature_map = layers.Hourglass(self.block_expansion, self.num_blocks, self.max_features, self.dtype,
-                                   name="predictor")(x, train)
+    hourglass = layers.maybe_remat(layers.Hourglass, self.remat)
+    feature_map = hourglass(self.block_expansion, self.num_blocks, self.max_features, self.dtype,
+                            name="predictor")(x, train)
     prediction = layers.Conv2d(self.num_kp, 7, 0, dtype=self.dtype, name="kp")(feature_map)
     b, h, w, k = prediction.shape
     # Softmax over all positions in float32: the temperature (0.1) sharpens the logits 10x.

@@ -98,6 +98,19 @@ class BatchNorm2d(nn.Module):
     return y.astype(self.dtype)
 
 
+def maybe_remat(module_cls, remat: bool, static_argnums=(2,)):
+  """`module_cls`, or its rematerialised version (`nn.remat`) when `remat` is set.
+
+  Rematerialised blocks keep only their inputs for the backward pass and recompute everything inside
+  (conv, BatchNorm, ReLU outputs), trading about one extra forward for activation memory where memory
+  limits the batch. Parameter names do not change (modules are always created with `name=`), so
+  checkpoints load either way. `static_argnums` counts `self` as 0; the default marks `train` (the
+  argument after the input) static, since the blocks branch on it in Python. Call wrapped modules with
+  positional arguments only: keyword arguments would be traced.
+  """
+  return nn.remat(module_cls, static_argnums=static_argnums) if remat else module_cls
+
+
 def avg_pool2(x):
   """nn.AvgPool2d(2): 2x2 mean, stride 2, odd trailing rows/columns dropped."""
   b, h, w, c = x.shape

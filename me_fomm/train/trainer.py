@@ -42,7 +42,8 @@ TRAIN_CONFIG = "train_config"
 # Fields that may change between a run and its resumption: they steer the run, not what it learns.
 RUN_CONTROL_FIELDS = ("total_steps", "num_epochs", "log_every", "image_every", "checkpoint_every",
                       "keep_checkpoints", "keep_every", "async_checkpoints",
-                      "max_nonfinite_in_a_row", "debug.", "compiler_options", "data.data_dir", "data.prefetch", "name")
+                      "max_nonfinite_in_a_row", "debug.", "compiler_options", "data.data_dir", "data.prefetch", "name",
+                      "remat")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -297,7 +298,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     stopped_early = False
     try:
         start_step = step = refuse_other_config(mngr, config) or 0
-        models = model_lib.build_models(config.model)
+        models = model_lib.build_models(config.model, remat=config.get("remat", False))
         init_rng = state_lib.init_rng(config.seed)
         state_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
         optimizers = state_lib.make_optimizers(config, steps_per_epoch)
