@@ -45,6 +45,41 @@ def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> dict:
             "onset_landmarks": lm}
 
 
+def model_residual_bytes(models, config, batch: int) -> int:
+    """Bytes the models' training forward (keypoints of source and driving, generator) keeps for
+    the backward pass: the leaves of `jax.vjp`'s closure, from shapes only (`jax.eval_shape`).
+
+    Unlike the compiled program's peak this does not depend on the backend's scheduler (XLA's CPU
+    scheduler hoists the recomputation of rematerialised blocks and so shows no saving in its peak),
+    so it shows what `config.remat` removes: activations of the wrapped blocks.
+    """
+    from me_fomm import model as model_lib
+    from me_fomm.train import step as step_lib
+
+    cfg = config.model
+    variables = model_lib.abstract_variables(models, cfg)
+    data = jax.eval_shape(lambda: synthetic_batch(batch, cfg.image_size))
+
+    def forward(params, variables, data):
+        kv = {**variables["kp_detector"], "params": params["kp_detector"]}
+        gv = {**variables["generator"], "params": params["generator"]}
+        prior_s, prior_d = step_lib.batch_priors(data, cfg, cfg.image_size)
+        kp_s, _ = models.kp_detector.apply(kv, data["source"], prior=prior_s, train=True,
+                                           mutable=["batch_stats"])
+        kp_d, _ = models.kp_detector.apply(kv, data["driving"], prior=prior_d, train=True,
+                                           mutable=["batch_stats"])
+        out, _ = models.generator.apply(gv, data["source"], kp_source=kp_s, kp_driving=kp_d, train=True,
+                                        mutable=["batch_stats"])
+        return out["prediction"]
+
+    def residuals(params, variables, data):
+        return jax.tree.leaves(jax.vjp(lambda p: forward(p, variables, data), params)[1])
+
+    params = {k: variables[k]["params"] for k in ("kp_detector", "generator")}
+    leaves = jax.eval_shape(residuals, params, variables, data)
+    return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in leaves))
+
+
 def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) -> list[dict]:
     from me_fomm import model as model_lib
     from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib
@@ -87,6 +122,7 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
     row = {"figure": batch / step_s, "unit": "pairs/s", "step_time_s": step_s,
            "compile_time_s": compile_s, "dtype": config.model.dtype,
            "image_size": config.model.image_size, "gan": config.loss.generator_gan > 0, "remat": remat,
+           "model_residual_bytes": model_residual_bytes(models, config, batch),
            **peak_memory(compiled)}
     if flops is not None:
         # Under SPMD the cost analysis is of one device's program; the step's total is n times it.
