@@ -127,10 +127,16 @@ def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: in
 
 
 class Prefetcher:
-    """Draws host batches on a thread, each with the iterator state *after* it was drawn."""
+    """Draws batches on a thread, each with the iterator state *after* it was drawn.
 
-    def __init__(self, loader, depth: int):
+    With `put` (the trainer passes the host batch -> global sharded batch transfer) the thread also
+    starts the host->device copies, so up to `depth` batches wait on the devices already laid out
+    on the mesh and the step never waits for a transfer. Without it the queue holds host batches.
+    """
+
+    def __init__(self, loader, depth: int, put: Callable | None = None):
         self._loader, self._q = loader, queue.Queue(maxsize=max(1, depth))
+        self._put = put
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -139,7 +145,12 @@ class Prefetcher:
         try:
             while not self._stop.is_set():
                 batch = next(self._loader)
-                item = (batch, self._loader.get_state())
+                state = self._loader.get_state()
+                if self._put is not None:
+                    # device_put is asynchronous: this enqueues the copies and returns, the
+                    # arrays become ready while the current step runs.
+                    batch = self._put(batch)
+                item = (batch, state)
                 while not self._stop.is_set():
                     try:
                         self._q.put(item, timeout=0.1)
@@ -334,11 +345,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
         if threading.current_thread() is threading.main_thread():
             previous_handler = signal.signal(signal.SIGTERM, lambda *_: preempt.set())
 
-        prefetch = Prefetcher(loader, config.data.prefetch)
+        # The prefetcher lays each batch out on the mesh (batch axis split over `data`) ahead of
+        # the step, so the loop hands the compiled step arrays already on the devices.
+        prefetch = Prefetcher(loader, config.data.prefetch,
+                              put=lambda b: mesh_lib.global_batch_from_local(b, mesh))
         last, last_logged = {}, -1
         while step < total_steps:
-            host_batch, next_data_state = prefetch.next()
-            batch = mesh_lib.global_batch_from_local(host_batch, mesh)
+            batch, next_data_state = prefetch.next()
             if compiled is None:
                 compiled, seconds = step_lib.compile_train_step(
                     train_step, state, batch, vgg_layers, config.get("compiler_options"))
