@@ -45,7 +45,7 @@ def synthetic_batch(batch: int, image_size: int, seed: int = 0) -> dict:
             "onset_landmarks": lm}
 
 
-def model_residual_bytes(models, config, batch: int) -> int:
+def model_residual_bytes(models, config, batch: int) -> int | None:
     """Bytes the models' training forward (keypoints of source and driving, generator) keeps for
     the backward pass: the leaves of `jax.vjp`'s closure, from shapes only (`jax.eval_shape`).
 
@@ -73,10 +73,14 @@ def model_residual_bytes(models, config, batch: int) -> int:
         return out["prediction"]
 
     def residuals(params, variables, data):
-        return jax.tree.leaves(jax.vjp(lambda p: forward(p, variables, data), params)[1])
+        # The VJP closure is a pytree (jax.tree_util.Partial) whose array leaves are the residuals.
+        leaves = jax.tree.leaves(jax.vjp(lambda p: forward(p, variables, data), params)[1])
+        return [x for x in leaves if isinstance(x, jax.Array)]
 
     params = {k: variables[k]["params"] for k in ("kp_detector", "generator")}
     leaves = jax.eval_shape(residuals, params, variables, data)
+    if not leaves:  # A JAX whose VJP closure hides its residuals: no figure rather than a wrong one.
+        return None
     return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in leaves))
 
 
