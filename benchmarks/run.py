@@ -5,6 +5,8 @@
         --config.model.dtype=bfloat16
     python -m benchmarks.run --what=generate --config=experiments/configs/fomm_vox.py --batch=32
     python -m benchmarks.run --what=data --config=experiments/configs/demo.py --batch=8
+    python -m benchmarks.run --what=train --config=experiments/configs/demo.py --batch=8 --config.remat=True
+    python -m benchmarks.run --what=bf16 --config=experiments/configs/demo.py --batch=4 --steps=20
 
 Each `benchmarks/<what>.py` has `run(config, batch, steps, warmup) -> list[dict]` and may use the
 measuring helpers of `benchmarks.measure` (`device_info`, `peak_memory`, `compiled_flops`, `time_steps`). Every line
@@ -35,7 +37,8 @@ def define_flags() -> None:
     """
     if "what" in FLAGS:
         return
-    flags.DEFINE_enum("what", "train", ["train", "generate", "data"], "What to measure.")
+    flags.DEFINE_enum("what", "train", ["train", "generate", "data", "bf16"],
+                      "What to measure (bf16: float32 vs bfloat16 training and generation).")
     config_flags.DEFINE_config_file("config", None, "Training config file (experiments/configs/*.py[:arg]); "
                                     "override fields with --config.x=y.", lock_config=False)
     flags.DEFINE_integer("batch", None, "Global batch size (default: the config's).")
