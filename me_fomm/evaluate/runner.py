@@ -98,11 +98,40 @@ def make_generate_fn(animator, progress: bool = True):
     return generate
 
 
+def make_personalized_generate_fn(model: pipeline.LoadedModel, config, batch_size: int = 32,
+                                  progress: bool = True):
+    """Like `make_generate_fn`, but the generator is first fine-tuned on each new target photo alone
+    (`me_fomm.generate.personalize`, test-time personalisation); one fine-tuning per target identity."""
+    import hashlib
+
+    from me_fomm.generate.animate import Animator
+    from me_fomm.generate.personalize import Personalizer
+
+    pz = Personalizer(model.models, model.config, config)
+    cache = {}
+
+    def generate(case: P.Case) -> np.ndarray:
+        # One fine-tuning per target identity (cases of one target photo set share `target_name`).
+        key = case.target_name or hashlib.sha1(np.ascontiguousarray(case.target).tobytes()).hexdigest()
+        if key not in cache:
+            t0 = time.time()
+            v = pz.run(model.variables, case.target, case.target_landmarks)
+            log.info("personalised the generator on target %s (%d steps, %.0f s)", case.target_name or case.name,
+                     pz.cfg.steps, time.time() - t0)
+            cache.clear()
+            cache[key] = Animator(model.models, v, model.config, batch_size=batch_size)
+        return make_generate_fn(cache[key], progress)(case)
+    return generate
+
+
 def evaluate(model: pipeline.LoadedModel, clips: Sequence[Clip], out_dir: str,
              targets: Sequence[tuple[str, Target]] | None = None, protocols=("reconstruction", "cross_identity"),
              batch_size: int = 32, meta: dict | None = None, analyzer: M.FaceAnalyzer | None = None,
-             progress: bool = True, verdicts_fn=None) -> dict:
+             progress: bool = True, verdicts_fn=None, personalize=None) -> dict:
     """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
+
+    `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
+    after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
 
     `verdicts_fn(summaries) -> {name: {'passed': bool, 'text': str}}` adds statements to the report (demo).
     Returns {'summaries': {protocol: summary}, 'verdicts': ..., 'paths': {...}}.
@@ -117,12 +146,15 @@ def evaluate(model: pipeline.LoadedModel, clips: Sequence[Clip], out_dir: str,
         analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0))
     animator = pipeline.make_animator(model, batch_size=batch_size)
     gen = make_generate_fn(animator, progress)
+    gen_cross = (make_personalized_generate_fn(model, personalize, batch_size, progress) if personalize
+                 else gen)
     recon, cross = build_cases(clips, model.config, targets)
     results, timings = {}, {}
     for name, cases, fn in (("reconstruction", recon, P.score_reconstruction),
                             ("cross_identity", cross, P.score_cross_identity)):
         if name not in protocols or not cases:
             continue
+        gen = gen_cross if name == "cross_identity" else make_generate_fn(animator, progress)
         t0 = time.time()
         log.info("evaluate: %s on %d clips", name, len(cases))
         results[name] = fn(cases, gen, analyzer)
@@ -130,6 +162,8 @@ def evaluate(model: pipeline.LoadedModel, clips: Sequence[Clip], out_dir: str,
     summaries = {k: P.summarize(v) for k, v in results.items()}
     verdicts = verdicts_fn(summaries) if verdicts_fn else None
     meta = dict(meta or {})
+    if personalize:
+        meta["personalize_steps"] = int(personalize.steps)
     meta.update(checkpoint=model.checkpoint, variant=model.config.variant, image_size=int(model.config.image_size),
                 clips=len(clips), **timings)
     paths = report_lib.write_report(out_dir, results, meta=meta, verdicts=verdicts)

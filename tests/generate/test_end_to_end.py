@@ -25,7 +25,9 @@ from me_fomm.generate.animate import au_prior_values
 
 def test_demo_quick_then_generate_and_megc(tmp_path):
     work = tmp_path / "demo"
-    result = demo.run(str(work), quick=True, per_class=1, progress=False)
+    # The seed variant (onset prior keypoints), whose animator properties are checked below; tip24 (the
+    # demo default) is covered by tests/generate/test_animate.py.
+    result = demo.run(str(work), quick=True, per_class=1, progress=False, variant="seed")
 
     # --- demo: report, metrics with model and baseline side by side, the two verdicts, videos per class.
     doc = json.load(open(result["metrics"]))
