@@ -53,25 +53,11 @@ def _with_dtype(config, dtype: str):
 def train_curve(config, batches: list[dict]) -> tuple[list[float], dict, float]:
     """Loss per step of `config` on `batches` from the init of `config.seed`; also the final
     variables and the compile time."""
-    from me_fomm import model as model_lib
-    from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib
+    from benchmarks import measure
+    from me_fomm.train import mesh as mesh_lib
 
     mesh = mesh_lib.make_mesh()
-    repl = mesh_lib.replicated(mesh)
-    models = model_lib.build_models(config.model, remat=bool(config.get("remat", False)))
-    optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
-
-    def init():
-        v = model_lib.init_variables(models, config.model, state_lib.init_rng(config.seed))
-        return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
-
-    state = jax.jit(init, out_shardings=repl)()
-    vgg = None
-    if any(config.loss.perceptual):
-        vgg = jax.device_put(losses.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"],
-                             repl)
-    step = step_lib.jit_train_step(step_lib.make_train_step(models, config.model, config, optimizers),
-                                   mesh)
+    _, state, vgg, step = measure.train_setup(config, mesh, seed=config.seed)
     device_batches = [mesh_lib.global_batch_from_local(b, mesh) for b in batches]
     t = time.perf_counter()
     compiled = step.lower(state, device_batches[0], vgg).compile()

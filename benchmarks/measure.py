@@ -63,3 +63,31 @@ def time_steps(call: Callable[[], Any], steps: int, repeats: int, warmup: int) -
         jax.block_until_ready(out)
         times.append((time.perf_counter() - t) / steps)
     return {"step_time_s": statistics.median(times), "step_time_all_s": times}
+
+
+def train_setup(config, mesh, seed: int = 0):
+    """The pieces of a jitted, sharded train step for `config`, as the trainer builds them.
+
+    Returns (models, replicated initial TrainState, replicated VGG layers or None, jitted step).
+    """
+    import jax
+
+    from me_fomm import model as model_lib
+    from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib
+
+    repl = mesh_lib.replicated(mesh)
+    models = model_lib.build_models(config.model, remat=bool(config.get("remat", False)))
+    optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
+
+    def init():
+        v = model_lib.init_variables(models, config.model, state_lib.init_rng(seed))
+        return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
+
+    state = jax.jit(init, out_shardings=repl)()
+    vgg = None
+    if any(config.loss.perceptual):
+        vgg = jax.device_put(losses.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"],
+                             repl)
+    step = step_lib.jit_train_step(step_lib.make_train_step(models, config.model, config, optimizers),
+                                   mesh)
+    return models, state, vgg, step

@@ -11,6 +11,7 @@ import time
 import jax
 import numpy as np
 
+from benchmarks import measure
 from benchmarks.measure import compiled_flops, peak_memory, time_steps
 
 
@@ -85,31 +86,16 @@ def model_residual_bytes(models, config, batch: int) -> int | None:
 
 
 def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) -> list[dict]:
-    from me_fomm import model as model_lib
-    from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib
+    from me_fomm.train import mesh as mesh_lib
 
     config = config.copy_and_resolve_references()
     config.batch_size = batch
     mesh = mesh_lib.make_mesh()
     mesh_lib.check_batch_divisible(batch, mesh)
-    repl = mesh_lib.replicated(mesh)
     remat = bool(config.get("remat", False))
-    models = model_lib.build_models(config.model, remat=remat)
-    optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
-
-    def init():
-        v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
-        return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
-
-    state = jax.jit(init, out_shardings=repl)()
-    vgg = None
-    if any(config.loss.perceptual):
-        vgg = jax.device_put(losses.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"],
-                             repl)
+    models, state, vgg, step = measure.train_setup(config, mesh, seed=0)
     data = jax.device_put(synthetic_batch(batch, config.model.image_size),
                           mesh_lib.batch_sharded(mesh))
-    step = step_lib.jit_train_step(step_lib.make_train_step(models, config.model, config, optimizers),
-                                   mesh)
     t = time.perf_counter()
     compiled = step.lower(state, data, vgg).compile()
     compile_s = time.perf_counter() - t
