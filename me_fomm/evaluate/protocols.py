@@ -9,7 +9,12 @@
   cross-identity generation can be scored directly against it: L1, LPIPS, AKD.
 
 The baseline copies the target unchanged into every frame. It is perfect on identity and scores the floor on
-motion; what a model adds is the distance between its row and the baseline's.
+motion; what a model adds is the distance between its row and the baseline's. Where a ground truth exists it
+gets a row too, scored like a generation (identity, motion fidelity): the ceiling the measurement allows.
+
+Landmarks are tracked through a clip in its reference frame's box at sub-pixel precision (`metrics`, module
+doc). Motion fidelity reads the driving clip's trajectory from the clip's stored landmarks when it has them
+(exact for synthetic_me, dlib at the corpus build's resolution for the corpora), else from dlib.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from me_fomm.generate.video import Clip
 
 log = logging.getLogger(__name__)
 
-MODEL, BASELINE = "model", "copy_target"
+MODEL, BASELINE, GROUND_TRUTH = "model", "copy_target", "ground_truth"
+ROWS = (MODEL, BASELINE, GROUND_TRUTH)
 
 
 @dataclasses.dataclass
@@ -57,7 +63,7 @@ class Scored:
 
     case: Case
     generated: np.ndarray  # float32 (T, S, S, 3)
-    values: dict  # {MODEL: {metric: value}, BASELINE: {...}}
+    values: dict  # {MODEL: {metric: value}, BASELINE: {...}, GROUND_TRUTH (if any): {...}}
 
 
 def _baseline(case: Case) -> np.ndarray:
@@ -86,10 +92,10 @@ def score_reconstruction(cases: Sequence[Case], generate: Callable[[Case], np.nd
     out = []
     for case in cases:
         real = _frames01(case.driving)
-        ref_track = analyzer.analyze(real, descriptors=True)
+        ref_track = analyzer.analyze(real, descriptors=True, track_reference=case.reference)
         row = {}
         for who, frames in ((MODEL, generate(case)), (BASELINE, _baseline(case))):
-            track = analyzer.analyze(frames, descriptors=True, box_from=ref_track)
+            track = analyzer.analyze(frames, descriptors=True, box_from=ref_track, track_reference=case.reference)
             row[who] = {
                 "l1": M.l1(frames, real),
                 "lpips": _lpips(frames, real),
@@ -105,22 +111,27 @@ def score_reconstruction(cases: Sequence[Case], generate: Callable[[Case], np.nd
 
 def score_cross_identity(cases: Sequence[Case], generate: Callable[[Case], np.ndarray],
                          analyzer: M.FaceAnalyzer) -> list[Scored]:
-    """Identity (AED to the target), motion fidelity, and, where the case has it, ground-truth metrics."""
+    """Identity (AED to the target), motion fidelity, and, where the case has it, ground-truth metrics (plus
+    the ground truth's own row: identity and motion fidelity of the true frames)."""
     out = []
     for case in cases:
         target_desc = analyzer.descriptor(case.target)
-        drv_track = analyzer.analyze(_frames01(case.driving), descriptors=False)
+        if case.driving_landmarks is not None:
+            drv_landmarks = np.asarray(case.driving_landmarks, np.float64)
+        else:
+            drv_landmarks = analyzer.analyze(_frames01(case.driving), descriptors=False,
+                                             track_reference=case.reference).landmarks
         gt = None if case.ground_truth is None else _frames01(case.ground_truth)
-        gt_track = None if gt is None else analyzer.analyze(gt, descriptors=False)
+        gt_track = None if gt is None else analyzer.analyze(gt, descriptors=True, track_reference=case.reference)
         row = {}
-        generated = None
-        for who, frames in ((MODEL, None), (BASELINE, _baseline(case))):
-            if frames is None:
-                frames = generated = generate(case)
-            track = analyzer.analyze(frames, descriptors=True)
+        generated = generate(case)
+        rows = [(MODEL, generated), (BASELINE, _baseline(case))] + ([(GROUND_TRUTH, gt)] if gt is not None else [])
+        for who, frames in rows:
+            track = gt_track if who == GROUND_TRUTH else analyzer.analyze(
+                frames, descriptors=True, track_reference=case.reference)
             values = {"aed_to_target": M.aed(track.descriptors, target_desc)}
             try:
-                mf = motion_fidelity_from_landmarks(drv_track.landmarks, track.landmarks, apex=case.apex,
+                mf = motion_fidelity_from_landmarks(drv_landmarks, track.landmarks, apex=case.apex,
                                                     reference=case.reference)
                 values.update(motion_correlation=mf.correlation, apex_ratio=mf.apex_ratio,
                               apex_magnitude=mf.generated_apex_magnitude,
@@ -129,7 +140,7 @@ def score_cross_identity(cases: Sequence[Case], generate: Callable[[Case], np.nd
                 log.warning("%s: motion fidelity not computed (%s)", case.name, e)
                 values.update(motion_correlation=float("nan"), apex_ratio=float("nan"),
                               apex_magnitude=float("nan"), driving_apex_magnitude=float("nan"))
-            if gt is not None:
+            if gt is not None and who != GROUND_TRUTH:
                 values.update(gt_l1=M.l1(frames, gt), gt_lpips=_lpips(frames, gt),
                               gt_akd=M.akd(track.landmarks, gt_track.landmarks),
                               gt_akd_aligned=M.akd_onset_aligned(track.landmarks, gt_track.landmarks,
@@ -140,13 +151,16 @@ def score_cross_identity(cases: Sequence[Case], generate: Callable[[Case], np.nd
 
 
 def summarize(scored: Sequence[Scored]) -> dict:
-    """Mean of each metric over cases (NaN entries skipped), for the model and the baseline, plus counts."""
+    """Mean of each metric over cases (NaN entries skipped) per row (model, baseline, ground truth where
+    cases have one), plus counts."""
     summary = {}
-    for who in (MODEL, BASELINE):
-        keys = sorted({k for s in scored for k in s.values[who]})
-        summary[who] = {k: M.mean_finite([s.values[who].get(k, np.nan) for s in scored]) for k in keys}
-        summary[who]["scored_cases"] = {k: int(sum(np.isfinite(s.values[who].get(k, np.nan)) for s in scored))
-                                        for k in keys}
+    for who in ROWS:
+        if not any(who in s.values for s in scored):
+            continue
+        keys = sorted({k for s in scored for k in s.values.get(who, {})})
+        summary[who] = {k: M.mean_finite([s.values.get(who, {}).get(k, np.nan) for s in scored]) for k in keys}
+        summary[who]["scored_cases"] = {
+            k: int(sum(np.isfinite(s.values.get(who, {}).get(k, np.nan)) for s in scored)) for k in keys}
     summary["cases"] = len(scored)
     return summary
 

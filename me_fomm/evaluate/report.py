@@ -112,7 +112,7 @@ def write_report(out_dir: str, results: Mapping[str, Sequence[P.Scored]], meta: 
             media = _media(media_dir, "media", f"{name}_{i:03d}", s)
             cases.append({"name": s.case.name, "target": s.case.target_name, "label": s.case.label,
                           "frames": int(len(s.case.driving)), "apex": s.case.apex, **media,
-                          P.MODEL: s.values[P.MODEL], P.BASELINE: s.values[P.BASELINE]})
+                          **{who: s.values[who] for who in P.ROWS if who in s.values}})
         doc["protocols"][name] = {"summary": summary, "model_better": cmp, "cases": cases}
         body.append(_protocol_html(name, summary, cmp, cases))
     json_path = os.path.join(out_dir, "metrics.json")
@@ -126,18 +126,24 @@ def write_report(out_dir: str, results: Mapping[str, Sequence[P.Scored]], meta: 
 
 def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Mapping]) -> str:
     model, base = summary[P.MODEL], summary[P.BASELINE]
+    truth = summary.get(P.GROUND_TRUTH)
     rows = []
     for k in model:
         if k == "scored_cases":
             continue
         verdict = {True: "model", False: "baseline", None: ""}[cmp.get(k)]
+        truth_cell = "" if truth is None else f"<td>{_fmt(truth.get(k))}</td>"
         rows.append(f"<tr><td title='{html.escape(METRIC_DOC.get(k, ''))}'>{html.escape(k)}</td>"
-                    f"<td>{_fmt(model[k])}</td><td>{_fmt(base.get(k))}</td>"
+                    f"<td>{_fmt(model[k])}</td><td>{_fmt(base.get(k))}</td>{truth_cell}"
                     f"<td class='{verdict}'>{verdict}</td>"
                     f"<td>{model['scored_cases'].get(k, 0)}/{summary['cases']}</td>"
                     f"<td class='doc'>{html.escape(METRIC_DOC.get(k, ''))}</td></tr>")
-    table = ("<table><tr><th>metric</th><th>model</th><th>copy target</th><th>better</th><th>clips scored</th>"
-             "<th>definition</th></tr>" + "".join(rows) + "</table>")
+    truth_head = "" if truth is None else "<th title='the stored ground truth scored as a generation'>ground truth</th>"
+    table = ("<table><tr><th>metric</th><th>model</th><th>copy target</th>" + truth_head
+             + "<th>better</th><th>clips scored</th><th>definition</th></tr>" + "".join(rows) + "</table>")
+    if truth is not None:
+        table += ("<p class='base'>The ground-truth column scores the true frames like a generation: the most a "
+                  "perfect model could reach under this measurement (dlib's landmark noise included).</p>")
     metric_keys = [k for k in model if k != "scored_cases"]
     case_rows = []
     for c in cases:

@@ -135,3 +135,25 @@ def test_face_scale_is_outer_eye_corner_distance():
     lm[36] = [10, 20]
     lm[45] = [40, 60]
     assert motion.face_scale(lm) == pytest.approx(50.0)
+
+
+def test_tracked_landmarks_follow_a_subpixel_shift_of_a_real_face():
+    """dlib on a 64 px face: tracking in the reference box at TRACK_SIZE measures a fraction of a pixel."""
+    import cv2
+    import skimage.data
+
+    from me_fomm.generate.target import prepare_target
+    from me_fomm.prior.landmarks import LandmarkDetector
+
+    face = (prepare_target(skimage.data.astronaut(), 64).image * 255).astype(np.uint8)
+    shifts = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0])
+    frames = np.stack([cv2.warpAffine(face, np.float32([[1, 0, dx], [0, 1, 0]]), (64, 64), flags=cv2.INTER_CUBIC,
+                                      borderMode=cv2.BORDER_REFLECT) for dx in shifts])
+    analyzer = metrics.FaceAnalyzer(LandmarkDetector(upsample=0))
+    tracked = analyzer.analyze(frames, descriptors=False, track_reference=0).landmarks
+    measured = (tracked - tracked[0])[..., 0].mean(axis=1)
+    np.testing.assert_allclose(measured, shifts, atol=0.12)
+    assert np.corrcoef(measured, shifts)[0, 1] > 0.97
+    # Whole pixels of the 256 px detection frame: steps of 0.25 px at best, and the box jitters.
+    plain = analyzer.analyze(frames, descriptors=False).landmarks
+    assert np.abs((plain - plain[0])[..., 0].mean(axis=1) - shifts).max() > np.abs(measured - shifts).max()

@@ -17,7 +17,7 @@ class _Analyzer:
     A still frame gives the same landmarks every time; brighter blocks move the brow points 17..26 down.
     """
 
-    def analyze(self, frames, descriptors=True, box_from=None):
+    def analyze(self, frames, descriptors=True, box_from=None, track_reference=None):
         frames = np.asarray(frames, np.float32)
         t = frames.shape[0]
         base = np.stack(np.meshgrid(np.linspace(10, 50, 17), np.linspace(10, 50, 4)), -1).reshape(-1, 2)[:68]
@@ -55,7 +55,11 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
     assert base["motion_correlation"] == 0.0 and base["apex_ratio"] == 0.0
     assert base["aed_to_target"] == 0.0 and model["aed_to_target"] > 0
     assert model["gt_akd"] == pytest.approx(0.0, abs=1e-5) and base["gt_akd"] > 0
+    # The ground truth is scored like a generation (the ceiling of the measurement), without gt_* metrics.
+    truth = scored[0].values[P.GROUND_TRUTH]
+    assert truth["motion_correlation"] == pytest.approx(1.0) and "gt_akd" not in truth
     summary = P.summarize(scored)
+    assert summary[P.GROUND_TRUTH]["apex_ratio"] == pytest.approx(1.0)
     cmp = report.comparisons(summary)
     assert cmp["motion_correlation"] is True and cmp["gt_akd"] is True and cmp["aed_to_target"] is False
 
@@ -70,7 +74,8 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
     for key in ("gif", "thumbnail"):
         assert os.path.isfile(os.path.join(tmp_path / "r", case_doc[key]))
     page = open(paths["html"]).read()
-    assert "copy target" in page and "motion_correlation" in page and "PASS" in page
+    assert "copy target" in page and "motion_correlation" in page and "PASS" in page and "ground truth" in page
+    assert proto["cases"][0][P.GROUND_TRUTH]["motion_correlation"] == pytest.approx(1.0)
     assert case_doc["gif"] in page
 
 
