@@ -51,6 +51,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.loss.feature_matching = (10.0, 10.0, 10.0, 10.0)
     c.loss.equivariance_value = 10.0
     c.loss.equivariance_jacobian = 10.0
+    # Ours, 0 = off (the published models): L1 in pixels between the dense motion's source position for
+    # each driving landmark and the source landmark (losses.landmark_flow_loss).
+    c.loss.landmark_flow = 0.0
 
     # The random TPS of the equivariance losses (train_params.transform_params of vox-256.yaml).
     c.transform = ml_collections.ConfigDict()

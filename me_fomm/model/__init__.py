@@ -57,7 +57,7 @@ def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
       num_kp=cfg.num_kp, num_channels=cfg.num_channels, block_expansion=g.block_expansion,
       max_features=g.max_features, num_down_blocks=g.num_down_blocks,
       num_bottleneck_blocks=g.num_bottleneck_blocks, estimate_occlusion_map=g.estimate_occlusion_map,
-      dense_motion_params=dict(g.dense_motion), dtype=dtype, remat=remat)
+      pixel_skip=bool(g.get("pixel_skip", False)), dense_motion_params=dict(g.dense_motion), dtype=dtype, remat=remat)
   d = cfg.discriminator
   discriminator = MultiScaleDiscriminator(
       scales=tuple(d.scales), num_channels=cfg.num_channels, block_expansion=d.block_expansion,

@@ -34,7 +34,12 @@ def _base() -> ml_collections.ConfigDict:
   cfg.generator = ml_collections.ConfigDict(dict(
       block_expansion=64, max_features=512, num_down_blocks=2, num_bottleneck_blocks=6,
       estimate_occlusion_map=True,
-      dense_motion=dict(block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25)))
+      # False = the published generator. True (our option, not in FOMM or the seed): the prediction is
+      # occlusion * (source warped by the dense motion) + (1 - occlusion) * decoder output, so visible pixels
+      # come straight from the source photo (sharp, same identity) and the decoder paints only occluded ones.
+      pixel_skip=False,
+      dense_motion=dict(block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25,
+                        location_heatmaps=False)))
   cfg.discriminator = ml_collections.ConfigDict(dict(
       scales=[1], block_expansion=32, max_features=512, num_blocks=4, sn=True, use_kp=False))
   cfg.dtype = "float32"

@@ -59,6 +59,12 @@ class DenseMotionNetwork(nn.Module):
   estimate_occlusion_map: bool = True
   scale_factor: float = 0.25
   kp_variance: float = 0.01
+  # Ours, off in the published models: also feed each keypoint's driving-frame Gaussian G(z; kp_D) (its
+  # location), not only the difference G(kp_D) - G(kp_S). For the sub-pixel motion of a micro-expression
+  # that difference is nearly zero, so the hourglass can only find a keypoint from the face's appearance,
+  # which it learns for the training faces alone; with the location channel the masks can follow the
+  # keypoints of any face.
+  location_heatmaps: bool = False
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -74,8 +80,12 @@ class DenseMotionNetwork(nn.Module):
 
     # Hourglass input: per candidate k the channels [H_k, warped source], flattened k-major as torch's
     # view(bs, -1, h, w) of the (B, K+1, C+1, h, w) tensor.
-    stacked = jnp.concatenate([heat[..., None], jnp.moveaxis(deformed, 1, 3)], axis=-1)  # (B, h, w, K+1, C+1)
-    x = stacked.reshape(b, h, w, k1 * (c + 1))
+    parts = [heat[..., None]]
+    if self.location_heatmaps:
+      loc = geometry.kp2gaussian(kp_driving["value"], (h, w), self.kp_variance)
+      parts.append(jnp.concatenate([jnp.zeros_like(loc[..., :1]), loc], axis=-1)[..., None])
+    stacked = jnp.concatenate(parts + [jnp.moveaxis(deformed, 1, 3)], axis=-1)  # (B, h, w, K+1, C+1 [+1])
+    x = stacked.reshape(b, h, w, -1)
     prediction = layers.Hourglass(self.block_expansion, self.num_blocks, self.max_features, self.dtype,
                                   name="hourglass")(x, train)
     mask = layers.Conv2d(k1, 7, 3, dtype=self.dtype, name="mask")(prediction)

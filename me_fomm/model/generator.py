@@ -51,6 +51,11 @@ class OcclusionAwareGenerator(nn.Module):
   num_bottleneck_blocks: int = 6
   estimate_occlusion_map: bool = True
   dense_motion_params: Any = None  # dict(block_expansion, max_features, num_blocks, scale_factor)
+  # Blend the warped source image into the output by the occlusion map (see config.py, `pixel_skip`).
+  # Micro-expressions move a few pixels and disocclude almost nothing, so nearly every output pixel can be
+  # read from the target photo itself; the decoder alone blurs them (a short training cannot teach it every
+  # detail of an unseen face), the warp keeps them.
+  pixel_skip: bool = False
   dtype: Dtype = jnp.float32
   # Rematerialise the encoder/decoder blocks (each keeps only its input for the backward pass) and the
   # whole dense motion network (its K+1 warped copies of the source and its hourglass): less memory for
@@ -90,5 +95,13 @@ class OcclusionAwareGenerator(nn.Module):
     for i in range(nd):
       out = remat(layers.UpBlock2d)(min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}")(out, train)
     out = layers.Conv2d(self.num_channels, 7, 3, dtype=self.dtype, name="final")(out)
-    output["prediction"] = jax.nn.sigmoid(out.astype(jnp.float32))
+    prediction = jax.nn.sigmoid(out.astype(jnp.float32))
+    if self.pixel_skip:
+      if "occlusion_map" not in output:
+        raise ValueError("pixel_skip needs the dense motion network and estimate_occlusion_map=True")
+      occ = geometry.resize_bilinear(output["occlusion_map"].astype(jnp.float32), prediction.shape[1:3])
+      output["decoded"] = prediction
+      output["warped_source"] = geometry.warp_exact(source_image.astype(jnp.float32), output["deformation"])
+      prediction = occ * output["warped_source"] + (1.0 - occ) * prediction
+    output["prediction"] = prediction
     return output

@@ -91,11 +91,14 @@ def grid_sample(image: jax.Array, grid: jax.Array, padding_mode: str = "zeros") 
 
 
 @functools.lru_cache(maxsize=64)
-def _linear_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
-  """(out, in) weights of torch's bilinear interpolate along one axis, align_corners=False."""
-  scale = in_size / out_size
-  src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
-  src = np.maximum(src, 0.0)  # torch clamps negative source positions to 0
+def _linear_resize_matrix(in_size: int, out_size: int, align_corners: bool = False) -> np.ndarray:
+  """(out, in) weights of torch's bilinear interpolate along one axis (align_corners as torch's)."""
+  if align_corners:
+    src = np.arange(out_size, dtype=np.float64) * ((in_size - 1) / max(out_size - 1, 1))
+  else:
+    scale = in_size / out_size
+    src = (np.arange(out_size, dtype=np.float64) + 0.5) * scale - 0.5
+    src = np.maximum(src, 0.0)  # torch clamps negative source positions to 0
   i0 = np.minimum(np.floor(src).astype(np.int64), in_size - 1)
   i1 = np.minimum(i0 + 1, in_size - 1)
   lam = src - i0
@@ -105,8 +108,8 @@ def _linear_resize_matrix(in_size: int, out_size: int) -> np.ndarray:
   return m.astype(np.float32)
 
 
-def resize_bilinear(x: jax.Array, size: Sequence[int]) -> jax.Array:
-  """`F.interpolate(x, size, mode='bilinear')` (align_corners=False) for NHWC arrays.
+def resize_bilinear(x: jax.Array, size: Sequence[int], align_corners: bool = False) -> jax.Array:
+  """`F.interpolate(x, size, mode='bilinear', align_corners=...)` for NHWC arrays.
 
   Separable: two small dense matrices, exact for the up-sampling FOMM uses (deformation 64 -> 256).
   """
@@ -114,12 +117,40 @@ def resize_bilinear(x: jax.Array, size: Sequence[int]) -> jax.Array:
   _, h, w, _ = x.shape
   if (h, w) == (h_out, w_out):
     return x
-  mh = jnp.asarray(_linear_resize_matrix(h, h_out))
-  mw = jnp.asarray(_linear_resize_matrix(w, w_out))
+  mh = jnp.asarray(_linear_resize_matrix(h, h_out, align_corners))
+  mw = jnp.asarray(_linear_resize_matrix(w, w_out, align_corners))
   x32 = x.astype(jnp.float32)
   y = jnp.einsum("oh,bhwc->bowc", mh, x32, precision=jax.lax.Precision.HIGHEST)
   y = jnp.einsum("pw,bowc->bopc", mw, y, precision=jax.lax.Precision.HIGHEST)
   return y.astype(x.dtype)
+
+
+def to_sampling_coords(grid_coords: jax.Array, spatial_size: Sequence[int]) -> jax.Array:
+  """Positions in the coordinate grid's convention (pixel centre j at 2 j / (W - 1) - 1, as
+  `make_coordinate_grid`) -> `grid_sample`'s (align_corners=False: pixel centre j at (2 j + 1) / W - 1)."""
+  h, w = (int(s) for s in spatial_size)
+  scale = jnp.asarray([(w - 1) / w, (h - 1) / h], jnp.float32)
+  return grid_coords * scale
+
+
+def warp_exact(image: jax.Array, deformation: jax.Array) -> jax.Array:
+  """Warps `image` (B, H, W, C) by `deformation` (B, h, w, 2) read in the coordinate grid's own convention.
+
+  FOMM's `deform_input` resizes the deformation with align_corners=False and samples with grid_sample's
+  align_corners=False, but the deformation's identity is `make_coordinate_grid` (align_corners=True
+  positions): the no-motion warp then shrinks the frame by 1/(w - 1) about its centre (about 1 px at the
+  border of a 64 px frame from a 32 px deformation). Harmless under a decoder, visible when the warped pixels
+  are the output (`pixel_skip`): here the resize and the sampling both use the grid's convention, so the
+  coordinate grid is exactly the identity.
+  """
+  h, w = image.shape[1:3]
+  full = resize_bilinear(deformation.astype(jnp.float32), (h, w), align_corners=True)
+  return grid_sample(image, to_sampling_coords(full, (h, w)))
+
+
+def px_to_grid(points_px: jax.Array, image_size: int) -> jax.Array:
+  """Pixel positions (pixel centres at integers) of an S x S frame -> the coordinate grid's convention."""
+  return 2.0 * points_px / (float(image_size) - 1.0) - 1.0
 
 
 def kp2gaussian(mean: jax.Array, spatial_size: Sequence[int], kp_variance: float = 0.01) -> jax.Array:

@@ -226,3 +226,34 @@ def feature_matching_loss(disc_real: Mapping, disc_generated: Mapping, scales: S
             if w:
                 total += w * jnp.mean(jnp.abs(a.astype(jnp.float32) - b.astype(jnp.float32)))
     return total
+
+
+def landmark_flow_loss(deformation: jax.Array, driving_landmarks: jax.Array, source_landmarks: jax.Array,
+                       image_size: int) -> jax.Array:
+    """Mean L1 distance, in pixels of the frame, between where the dense motion reads the source for each
+    driving landmark and where that landmark really is in the source (our auxiliary loss, not FOMM's).
+
+    The dense motion maps each output pixel to a source position (the backward flow of FOMM eq. 2), so the
+    output pixel showing driving landmark p_d must read the source at landmark p_s. dlib's 68 landmarks are
+    stored per frame for every corpus, so this supervises the flow at 68 points per frame and teaches the
+    dense motion network to follow keypoint motion far sooner than the photometric loss alone (sub-pixel
+    micro-expression motion gives that loss little gradient).
+
+    The flow is read in the coordinate grid's convention, as `geometry.warp_exact` (the `pixel_skip` output)
+    uses it; FOMM's feature warp reads the same field shrunk by 1/(w - 1) about the centre (see warp_exact).
+
+    Args:
+      deformation: (B, h, w, 2) the generator's `deformation`, at any resolution (read bilinearly, which is
+        what the align-corners upsampling of `warp_exact` gives at that pixel).
+      driving_landmarks, source_landmarks: (B, N, 2) pixels (x, y) of the frame, pixel centres at integers.
+      image_size: the frame's size S.
+    """
+    from me_fomm.model import geometry
+
+    s = float(image_size)
+    field = deformation.astype(jnp.float32)
+    at = geometry.to_sampling_coords(geometry.px_to_grid(driving_landmarks.astype(jnp.float32), image_size),
+                                     field.shape[1:3])
+    read = geometry.grid_sample(field, at[:, None], padding_mode="reflection")[:, 0]  # (B, N, 2)
+    target = geometry.px_to_grid(source_landmarks.astype(jnp.float32), image_size)
+    return jnp.mean(jnp.abs(read - target)) * ((s - 1.0) / 2.0)

@@ -108,6 +108,10 @@ def make_train_step(models, model_cfg, config: ml_collections.ConfigDict,
         prediction = generated["prediction"].astype(jnp.float32)
 
         out = {}
+        if lw.get("landmark_flow", 0.0):
+            out["landmark_flow"] = lw.landmark_flow * losses_lib.landmark_flow_loss(
+                generated["deformation"], batch["driving_landmarks"], batch["source_landmarks"],
+                source.shape[1])
         pyr_real = pyramid_lib.image_pyramid(driving, scales)
         pyr_gen = pyramid_lib.image_pyramid(prediction, scales)
         if use_vgg:

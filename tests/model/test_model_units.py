@@ -70,7 +70,9 @@ def test_variants_fields():
   assert (seed.num_kp, seed.kp_mode, seed.prior_mask, seed.prior_frames) == (18, "prior", "seed", "onset")
   assert (tip.num_kp, tip.kp_mode, tip.prior_mask, tip.prior_frames) == (18, "prior", "adaptive", "per_frame")
   assert fomm.generator.dense_motion.to_dict() == dict(block_expansion=64, max_features=1024, num_blocks=5,
-                                                       scale_factor=0.25)
+                                                       scale_factor=0.25, location_heatmaps=False)
+  # Our options are off in every published variant.
+  assert not any(c.generator.pixel_skip or c.generator.dense_motion.location_heatmaps for c in (fomm, seed, tip))
   assert (fomm.discriminator.scales, fomm.discriminator.sn, fomm.dtype) == ([1], True, "float32")
 
 
@@ -424,3 +426,40 @@ def test_batchnorm_statistics_are_global_under_sharding():
   y_sh, s_sh = step(v, sharded)
   np.testing.assert_allclose(y_sh, y_one, atol=1e-6)
   np.testing.assert_allclose(s_sh["batch_stats"]["var"], s_one["batch_stats"]["var"], rtol=1e-6)
+
+
+def test_warp_exact_identity_and_shift_unlike_fomm_deform_input():
+  # The coordinate grid is the exact identity for warp_exact; FOMM's deform_input shrinks the frame by
+  # 1/(w - 1) about the centre (the reason pixel_skip uses warp_exact).
+  img = _images(2, 64)
+  grid = jnp.broadcast_to(geometry.make_coordinate_grid((16, 16)), (2, 16, 16, 2))
+  np.testing.assert_allclose(geometry.warp_exact(img, grid), img, atol=1e-4)
+  fomm = geometry.grid_sample(img, geometry.resize_bilinear(grid, (64, 64)))
+  assert float(jnp.abs(fomm - img).mean()) > 0.05
+  # Reading the source one pixel to the right everywhere = the image shifted left by one pixel.
+  shifted = geometry.warp_exact(img, grid + jnp.array([2.0 / 63, 0.0]))
+  np.testing.assert_allclose(shifted[:, :, :-1], img[:, :, 1:], atol=1e-4)
+  np.testing.assert_allclose(geometry.px_to_grid(jnp.array([0.0, 31.5, 63.0]), 64), [-1.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_generator_pixel_skip_blends_the_exactly_warped_source():
+  cfg = small_config("fomm", **{"generator.pixel_skip": True, "generator.dense_motion.location_heatmaps": True})
+  models = model_lib.build_models(cfg)
+  v = model_lib.init_variables(models, cfg, jax.random.key(0))
+  # location_heatmaps: per candidate motion [difference heatmap, location heatmap, warped source] = C + 2.
+  in_channels = {x.shape[-2] for x in jax.tree_util.tree_leaves(
+      v["generator"]["params"]["dense_motion_network"]["hourglass"]) if x.ndim == 4}
+  assert (cfg.num_kp + 1) * (3 + 2) in in_channels
+  imgs = _images(1)
+  kp = jit_apply(models.kp_detector)(v["kp_detector"], imgs)
+  out = jit_apply(models.generator)(v["generator"], imgs, kp_source=kp, kp_driving=kp)
+  # Same keypoints on both sides: every sparse motion is the identity, so the warped source is the source.
+  np.testing.assert_allclose(out["warped_source"], imgs, atol=1e-4)
+  occ = geometry.resize_bilinear(out["occlusion_map"], (64, 64))
+  np.testing.assert_allclose(out["prediction"], occ * out["warped_source"] + (1 - occ) * out["decoded"], atol=1e-6)
+  # Off by default: the published generator's outputs only.
+  assert not config_lib.model_config("fomm").generator.pixel_skip
+  with pytest.raises(ValueError, match="estimate_occlusion_map"):
+    bad = small_config("fomm", **{"generator.pixel_skip": True, "generator.estimate_occlusion_map": False})
+    m = model_lib.build_models(bad)
+    model_lib.init_variables(m, bad, jax.random.key(0))

@@ -117,3 +117,23 @@ def test_lsgan_and_feature_matching_values():
     assert float(losses.feature_matching_loss(real, gen, (1,), (10.0, 10.0))) == 10.0
     with pytest.raises(ValueError, match="feature maps"):
         losses.feature_matching_loss(real, gen, (1,), (10.0,) * 4)
+
+
+def test_landmark_flow_loss_reads_the_flow_at_driving_landmarks_in_pixels():
+    from me_fomm.model import geometry
+
+    s = 64
+    grid = jnp.broadcast_to(geometry.make_coordinate_grid((32, 32)), (2, 32, 32, 2))
+    lm = jax.random.uniform(jax.random.key(1), (2, 68, 2)) * 40 + 12
+    assert float(losses.landmark_flow_loss(grid, lm, lm, s)) == pytest.approx(0.0, abs=1e-5)
+    # A flow reading the source 0.7 px right and 0.3 px up of every output pixel.
+    flow = grid + jnp.array([0.7, -0.3]) * 2 / (s - 1)
+    moved = lm + jnp.array([0.7, -0.3])
+    assert float(losses.landmark_flow_loss(flow, lm, moved, s)) == pytest.approx(0.0, abs=1e-4)
+    assert float(losses.landmark_flow_loss(flow, lm, lm, s)) == pytest.approx(0.5, abs=1e-4)  # (0.7 + 0.3) / 2
+    # What the loss reads is what the pixel-skip warp does: a landmark's pixel shows the source there.
+    img = jax.random.uniform(jax.random.key(2), (2, s, s, 3))
+    warped = geometry.warp_exact(img, flow)
+    np.testing.assert_allclose(warped[:, 20, 20], geometry.grid_sample(
+        img, geometry.to_sampling_coords(geometry.px_to_grid(jnp.array([[[20.7, 19.7]]] * 2), s), (s, s)))[:, 0],
+        atol=1e-5)
