@@ -4,6 +4,13 @@
 or `demo.py:fomm` (10 learned keypoints). To keep a step cheap the GAN is off, the perceptual
 pyramid has two scales and reads VGG16 up to relu2_2 (the deeper layers are ~80% of the step's
 FLOPs at 64 px); everything else (losses, optimiser, checkpoints) is the full machinery.
+
+Three options of ours (off in the published configs, see DESIGN.md) make a few minutes of training on one
+face transfer sub-pixel motion to an unseen face: `generator.pixel_skip` (visible pixels are the target
+photo warped, not repainted), `generator.dense_motion.location_heatmaps` (the masks can find the keypoints
+of any face) and `loss.landmark_flow` (the flow must carry dlib's 68 landmarks from driving to source).
+Measured on the held-out identity (6 clips, 400 steps): without them the flow carried 0-9% of the true
+landmark motion, with pixel_skip + landmark_flow 17%, adding location_heatmaps and flips 29-51%.
 """
 
 import ml_collections
@@ -26,7 +33,8 @@ def demo_model(variant: str = "seed") -> ml_collections.ConfigDict:
         generator=dict(block_expansion=16, max_features=64, num_down_blocks=2,
                        num_bottleneck_blocks=1,
                        dense_motion=dict(block_expansion=16, max_features=64, num_blocks=3,
-                                         scale_factor=0.5)),
+                                         scale_factor=0.5, location_heatmaps=True),
+                       pixel_skip=True),
         discriminator=dict(scales=[1], block_expansion=8, max_features=64, num_blocks=4))
 
 
@@ -39,7 +47,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model = demo_model(variant)
     c.data.name = "synthetic_me"
     c.data.image_size = SIZE
-    c.data.augment = False
+    # Flips (landmarks mirrored), time flips and colour jitter: with one training face the flip is a second
+    # face layout, which the dense motion network needs to follow keypoints on an unseen face.
+    c.data.augment = True
     c.batch_size = 8
     c.num_epochs = 100
     c.num_repeats = 1
@@ -48,6 +58,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.loss.scales = (1, 0.5)
     c.loss.perceptual = (10.0, 10.0, 0.0, 0.0, 0.0)
     c.loss.generator_gan = 0.0
+    c.loss.landmark_flow = 30.0
     c.log_every = 10
     c.image_every = 100
     c.checkpoint_every = 100

@@ -5,8 +5,8 @@
 1. builds `synthetic_me` (real face photos shipped with scikit-image and matplotlib, animated with
    micro-expression action units; a held-out identity receives the same motions as ground truth),
 2. trains `experiments/configs/demo.py` with `train_and_evaluate`,
-3. drives the held-out identity with held-out (test-split) clips of each class -> mp4 + GIF, after fine-tuning
-   the generator on the held-out target photo alone (test-time personalisation, `--personalize_steps`),
+3. drives the held-out identity with held-out (test-split) clips of each class -> mp4 + GIF (optionally after
+   fine-tuning the generator on the held-out target photo alone: `--personalize_steps`),
 4. evaluates (reconstruction; cross-identity with motion fidelity and ground-truth metrics) against the
    copy-the-target baseline, writes metrics.json + report.html,
 5. says whether the trained model beats the baseline on motion fidelity and on AKD against the ground truth.
@@ -30,9 +30,10 @@ define("bool", "overwrite", False, "Delete an existing demo workdir first (only 
 define("bool", "quick", False, "Toy sizes end to end (a few training steps): checks the chain, not the model.")
 define("string", "variant", "tip24", "Model variant of the demo config: tip24 (per-frame prior keypoints: their "
        "values carry the landmark motion), seed (onset keypoints: motion through the Jacobians only) or fomm.")
-define("integer", "personalize_steps", 200, "Test-time personalisation: fine-tune the generator this many steps on "
-       "the held-out target photo alone before driving it (0 = off; --quick uses at most 2).")
-define("integer", "steps", 0, "Training steps (0 = the config's: 300 for the demo, 3 with --quick).")
+define("integer", "personalize_steps", 0, "Test-time personalisation: fine-tune the generator this many steps on "
+       "the held-out target photo alone before driving it (0 = off, the default: the demo config's pixel skip "
+       "already takes the target's pixels from the photo; --quick uses at most 2).")
+define("integer", "steps", 0, "Training steps (0 = the config's: 400 for the demo, 3 with --quick).")
 define("integer", "per_class", 2, "Held-out clips per class to generate and score.")
 
 log = logging.getLogger("me_fomm.demo")
@@ -149,7 +150,7 @@ def personalize_config(steps: int, quick: bool = False):
 
 
 def run(workdir: str, overwrite: bool = False, quick: bool = False, variant: str = "tip24", steps: int = 0,
-        per_class: int = 2, progress: bool = True, personalize_steps: int = 200) -> dict:
+        per_class: int = 2, progress: bool = True, personalize_steps: int = 0) -> dict:
     """The whole demo; returns {'report': html path, 'metrics': json path, 'verdicts': ..., 'videos': [...]}."""
     from me_fomm.data import sources
     from me_fomm.evaluate import runner
