@@ -87,11 +87,15 @@ def format_summaries(summaries: dict) -> str:
 
     lines = []
     for name, s in summaries.items():
-        lines.append(f"{name} ({s['cases']} clips)          model    copy-target  better")
+        truth = s.get(P.GROUND_TRUTH)
+        lines.append(f"{name} ({s['cases']} clips)          model    copy-target  better"
+                     + ("    ground truth (ceiling)" if truth else ""))
         cmp = comparisons(s)
         for k, v in s[P.MODEL].items():
             if k == "scored_cases":
                 continue
             b = s[P.BASELINE].get(k, float("nan"))
-            lines.append(f"  {k:24s} {v:9.4f} {b:9.4f}    {({True: 'model', False: 'baseline'}).get(cmp[k], '')}")
+            better = ({True: 'model', False: 'baseline'}).get(cmp[k], '')
+            t = "" if not truth or k not in truth else f"{truth[k]:12.4f}"
+            lines.append(f"  {k:24s} {v:9.4f} {b:9.4f}    {better:8s}{t}")
     return "\n".join(lines)
