@@ -25,8 +25,14 @@ import tempfile
 import time
 
 
-def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str | None,
-                work_dir: str, frame_format: str = "png"):
+def _time_build(
+  dataset: str,
+  image_size: int,
+  build_clips: int,
+  manual_dir: str | None,
+  work_dir: str,
+  frame_format: str = "png",
+):
   import tensorflow_datasets as tfds
 
   from me_fomm.data import sources
@@ -34,11 +40,15 @@ def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str
   tfds.disable_progress_bar()
   if dataset.split("/")[0] == "synthetic_me":
     from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
+
     variant = dataset.split("/")[1] if "/" in dataset else "demo"
-    cfg = S.synthetic_config(variant, image_size, num_train=build_clips, num_test=1,
-                             frame_format=frame_format)
+    cfg = S.synthetic_config(
+      variant, image_size, num_train=build_clips, num_test=1, frame_format=frame_format
+    )
     b = S.SyntheticMe(data_dir=work_dir, config=cfg)
-    _ = b._faces  # dlib on the two photos: a one-off cost, timed separately  pylint: disable=protected-access
+    _ = (
+      b._faces
+    )  # dlib on the two photos: a one-off cost, timed separately  pylint: disable=protected-access
     start, cpu = time.perf_counter(), time.process_time()
     b.download_and_prepare()
   else:
@@ -50,21 +60,44 @@ def _time_build(dataset: str, image_size: int, build_clips: int, manual_dir: str
     b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
   seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
   clips = sum(b.report.written.values())
-  return b, {"what": "build", "dataset": f"{b.name}/{b.builder_config.name}",
-          "image_size": image_size, "clips": clips, "frames": b.report.frames,
-          "seconds": round(seconds, 3), "clips_per_s": round(clips / seconds, 2),
-          "frames_per_s": round(b.report.frames / seconds, 1), "cpu_seconds": round(cpu, 3),
-          "clips_per_cpu_s": round(clips / cpu, 2), "cores": 1}
+  return b, {
+    "what": "build",
+    "dataset": f"{b.name}/{b.builder_config.name}",
+    "image_size": image_size,
+    "clips": clips,
+    "frames": b.report.frames,
+    "seconds": round(seconds, 3),
+    "clips_per_s": round(clips / seconds, 2),
+    "frames_per_s": round(b.report.frames / seconds, 1),
+    "cpu_seconds": round(cpu, 3),
+    "clips_per_cpu_s": round(clips / cpu, 2),
+    "cores": 1,
+  }
 
 
-def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, workers: int,
-                augment: bool, pairs_per_clip: int = 1, cache: bool = False) -> dict:
+def _time_pairs(
+  source,
+  image_size: int | None,
+  batch_size: int,
+  batches: int,
+  workers: int,
+  augment: bool,
+  pairs_per_clip: int = 1,
+  cache: bool = False,
+) -> dict:
   from me_fomm.data import pipeline
 
-  it = pipeline.pair_loader(source, batch_size, seed=0, augment=augment, image_size=image_size,
-                            worker_count=workers, read_threads=0 if workers == 0 else None,
-                            pairs_per_clip=pairs_per_clip,
-                            cache_clips=len(source) if cache else 1)
+  it = pipeline.pair_loader(
+    source,
+    batch_size,
+    seed=0,
+    augment=augment,
+    image_size=image_size,
+    worker_count=workers,
+    read_threads=0 if workers == 0 else None,
+    pairs_per_clip=pairs_per_clip,
+    cache_clips=len(source) if cache else 1,
+  )
   warm = 2 if workers == 0 else 2 * workers  # worker start-up
   if cache:  # one epoch fills the cache
     warm = max(warm, -(-len(source) * pairs_per_clip // batch_size) * max(workers, 1))
@@ -76,23 +109,46 @@ def _time_pairs(source, image_size: int | None, batch_size: int, batches: int, w
   seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
   pairs = batches * batch_size
   cores = max(workers, 1)
-  return {"what": "pairs", "image_size": int(batch["source"].shape[1]),
-          "batch_size": batch_size, "augment": augment, "workers": workers,
-          "pairs_per_clip": pairs_per_clip, "cached": cache, "pairs": pairs,
-          "seconds": round(seconds, 3), "pairs_per_s": round(pairs / seconds, 1),
-          "pairs_per_s_per_core": round(pairs / seconds / cores, 1), "cores": cores,
-          # CPU time of this process (workers excluded): the per-core rate on a machine
-          # whose cores are shared with other jobs, where wall time overstates the cost.
-          "cpu_seconds": round(cpu, 3),
-          "pairs_per_cpu_s": round(pairs / cpu, 1) if workers == 0 else None}
+  return {
+    "what": "pairs",
+    "image_size": int(batch["source"].shape[1]),
+    "batch_size": batch_size,
+    "augment": augment,
+    "workers": workers,
+    "pairs_per_clip": pairs_per_clip,
+    "cached": cache,
+    "pairs": pairs,
+    "seconds": round(seconds, 3),
+    "pairs_per_s": round(pairs / seconds, 1),
+    "pairs_per_s_per_core": round(pairs / seconds / cores, 1),
+    "cores": cores,
+    # CPU time of this process (workers excluded): the per-core rate on a machine
+    # whose cores are shared with other jobs, where wall time overstates the cost.
+    "cpu_seconds": round(cpu, 3),
+    "pairs_per_cpu_s": round(pairs / cpu, 1) if workers == 0 else None,
+  }
 
 
-def run(dataset="synthetic_me", data_dir: str | None = None, image_size: int = 256,
-        batch_size: int = 16, batches: int = 30, build_clips: int = 12,
-        manual_dir: str | None = None, workers: int = 0, augment: bool = True,
-        measure_build: bool = True, pairs_per_clip=(1, 4), cache: bool = True,
-        frame_format: str = "png", *, batch: int | None = None, steps: int | None = None,
-        warmup: int | None = None, repeats: int | None = None) -> list[dict]:
+def run(
+  dataset="synthetic_me",
+  data_dir: str | None = None,
+  image_size: int = 256,
+  batch_size: int = 16,
+  batches: int = 30,
+  build_clips: int = 12,
+  manual_dir: str | None = None,
+  workers: int = 0,
+  augment: bool = True,
+  measure_build: bool = True,
+  pairs_per_clip=(1, 4),
+  cache: bool = True,
+  frame_format: str = "png",
+  *,
+  batch: int | None = None,
+  steps: int | None = None,
+  warmup: int | None = None,
+  repeats: int | None = None,
+) -> list[dict]:
   """Measures building (clips/s) and the pair pipeline (pairs/s per core); returns rows.
 
   The pair pipeline reads `dataset` from `data_dir` when it is built there at `image_size`;
@@ -122,8 +178,9 @@ def run(dataset="synthetic_me", data_dir: str | None = None, image_size: int = 2
     source = None
     if data_dir is not None:
       try:
-        source = sources.load(dataset, data_dir, "train", image_size=image_size,
-                              frame_format=frame_format)
+        source = sources.load(
+          dataset, data_dir, "train", image_size=image_size, frame_format=frame_format
+        )
       except FileNotFoundError:
         source = None
     if measure_build or source is None:
@@ -131,7 +188,7 @@ def run(dataset="synthetic_me", data_dir: str | None = None, image_size: int = 2
       rows.append(row)
       if source is None:
         source = sources.ClipSource(b.as_data_source("train"), row["dataset"], "train")
-    for k in ([pairs_per_clip] if isinstance(pairs_per_clip, int) else pairs_per_clip):
+    for k in [pairs_per_clip] if isinstance(pairs_per_clip, int) else pairs_per_clip:
       rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, k))
       if workers > 0:
         rows.append(_time_pairs(source, None, batch_size, batches, workers, augment, k))
@@ -143,17 +200,21 @@ def run(dataset="synthetic_me", data_dir: str | None = None, image_size: int = 2
 def _print(rows: list[dict]) -> None:
   for r in rows:
     if r["what"] == "build":
-      print(f"build  {r['dataset']:<28} {r['clips']:>4} clips {r['frames']:>6} frames "
-            f"{r['seconds']:>8.2f} s  {r['clips_per_s']:>8.2f} clips/s  "
-            f"{r['frames_per_s']:>8.1f} frames/s (1 core); {r['clips_per_cpu_s']:.2f} "
-            "clips per CPU-second")
+      print(
+        f"build  {r['dataset']:<28} {r['clips']:>4} clips {r['frames']:>6} frames "
+        f"{r['seconds']:>8.2f} s  {r['clips_per_s']:>8.2f} clips/s  "
+        f"{r['frames_per_s']:>8.1f} frames/s (1 core); {r['clips_per_cpu_s']:.2f} "
+        "clips per CPU-second"
+      )
     else:
-      print(f"pairs  {r['image_size']}x{r['image_size']} batch {r['batch_size']:<3} "
-            f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}"
-            f"{' cached' if r['cached'] else '       '}  "
-            f"{r['pairs_per_s']:>8.1f} pairs/s  "
-            f"{r['pairs_per_s_per_core']:>8.1f} pairs/s per core"
-            + (f"; {r['pairs_per_cpu_s']:.1f} pairs per CPU-second" if r["pairs_per_cpu_s"] else ""))
+      print(
+        f"pairs  {r['image_size']}x{r['image_size']} batch {r['batch_size']:<3} "
+        f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}"
+        f"{' cached' if r['cached'] else '       '}  "
+        f"{r['pairs_per_s']:>8.1f} pairs/s  "
+        f"{r['pairs_per_s_per_core']:>8.1f} pairs/s per core"
+        + (f"; {r['pairs_per_cpu_s']:.1f} pairs per CPU-second" if r["pairs_per_cpu_s"] else "")
+      )
 
 
 def main(argv) -> None:
@@ -161,9 +222,21 @@ def main(argv) -> None:
   from absl import flags
 
   f = flags.FLAGS
-  rows = run(f.dataset, f.data_dir, f.image_size, f.batch_size, f.batches, f.build_clips,
-             f.manual_dir, f.workers, f.augment, f.measure_build,
-             tuple(int(k) for k in f.pairs_per_clip), f.cache, f.frame_format)
+  rows = run(
+    f.dataset,
+    f.data_dir,
+    f.image_size,
+    f.batch_size,
+    f.batches,
+    f.build_clips,
+    f.manual_dir,
+    f.workers,
+    f.augment,
+    f.measure_build,
+    tuple(int(k) for k in f.pairs_per_clip),
+    f.cache,
+    f.frame_format,
+  )
   _print(rows)
   if f.json_out:
     os.makedirs(os.path.dirname(os.path.abspath(f.json_out)), exist_ok=True)

@@ -8,4 +8,4 @@ from absl import app
 from me_fomm.commands.train import main
 
 if __name__ == "__main__":
-    app.run(main)
+  app.run(main)

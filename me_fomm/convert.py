@@ -30,13 +30,14 @@ from typing import Any, Mapping
 import jax
 import numpy as np
 
-from me_fomm.model import abstract_variables, build_models
+from me_fomm.model import abstract_variables, build_models, pyramid
 from me_fomm.model import discriminator as disc_lib
-from me_fomm.model import pyramid
 
 MODULES = ("kp_detector", "generator", "discriminator")
-_BLUR_BUFFERS = {"kp_detector": ("down.weight", "kp_detector"),
-                 "generator": ("dense_motion_network.down.weight", "generator.dense_motion")}
+_BLUR_BUFFERS = {
+  "kp_detector": ("down.weight", "kp_detector"),
+  "generator": ("dense_motion_network.down.weight", "generator.dense_motion"),
+}
 
 
 def load_state_dicts(path: str) -> dict[str, dict[str, np.ndarray]]:
@@ -56,25 +57,32 @@ def load_state_dicts(path: str) -> dict[str, dict[str, np.ndarray]]:
     try:
       import torch  # the optional `convert` extra; only needed for PyTorch pickles
     except ImportError as e:
-      raise ImportError("convert: reading a PyTorch checkpoint needs torch (pip install 'me_fomm[convert]'), "
-                        "or export the state dicts to .npz") from e
+      raise ImportError(
+        "convert: reading a PyTorch checkpoint needs torch (pip install 'me_fomm[convert]'), "
+        "or export the state dicts to .npz"
+      ) from e
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     for module in MODULES:
       for name, tensor in (ckpt.get(module) or {}).items():
-        name = name[len("module."):] if name.startswith("module.") else name  # DataParallel prefix
+        name = name[len("module.") :] if name.startswith("module.") else name  # DataParallel prefix
         out[module][name] = tensor.detach().cpu().numpy()
   else:
     raise ValueError(f"convert: {path!r} is neither .npz nor .pth.tar")
   if not any(out.values()):
-    raise ValueError(f"convert: {path!r} holds no kp_detector/generator/discriminator state dicts "
-                     "(npz keys must be 'state/<module>/<name>' or '<module>/<name>')")
+    raise ValueError(
+      f"convert: {path!r} holds no kp_detector/generator/discriminator state dicts "
+      "(npz keys must be 'state/<module>/<name>' or '<module>/<name>')"
+    )
   return out
 
 
 def _our_path(torch_name: str) -> tuple[str, list[str], str] | None:
   """(collection, module path, leaf) for a torch name, or None for tensors we drop."""
   parts = torch_name.split(".")
-  if parts[0] in ("learn", "learn1"):  # tip24's adaptive weighted prior convs sit in our 'prior' submodule
+  if parts[0] in (
+    "learn",
+    "learn1",
+  ):  # tip24's adaptive weighted prior convs sit in our 'prior' submodule
     parts = ["prior"] + parts
   leaf = parts[-1]
   mods: list[str] = []
@@ -86,9 +94,14 @@ def _our_path(torch_name: str) -> tuple[str, list[str], str] | None:
       mods.append(p)
   if leaf == "num_batches_tracked":
     return None
-  table = {"running_mean": ("batch_stats", "mean"), "running_var": ("batch_stats", "var"),
-           "weight_orig": ("params", "kernel"), "weight_u": ("batch_stats", "u"), "weight_v": ("batch_stats", "v"),
-           "bias": ("params", "bias")}
+  table = {
+    "running_mean": ("batch_stats", "mean"),
+    "running_var": ("batch_stats", "var"),
+    "weight_orig": ("params", "kernel"),
+    "weight_u": ("batch_stats", "u"),
+    "weight_v": ("batch_stats", "v"),
+    "bias": ("params", "bias"),
+  }
   if leaf in table:
     coll, name = table[leaf]
     return coll, mods, name
@@ -111,8 +124,9 @@ def _set(tree: dict, path, value):
   tree[path[-1]] = value
 
 
-def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
-                        modules=MODULES) -> dict[str, Any]:
+def convert_state_dicts(
+  state: Mapping[str, Mapping[str, np.ndarray]], cfg, modules=MODULES
+) -> dict[str, Any]:
   """Maps torch state dicts onto the variables of `cfg`; raises one ValueError listing every misfit."""
   models = build_models(cfg)
   expected = jax.tree_util.tree_map(lambda x: x, abstract_variables(models, cfg))
@@ -129,18 +143,24 @@ def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
       ref = pyramid.gaussian_kernel(sub.scale_factor) if sub.scale_factor != 1 else None
       want = None if ref is None else (cfg.num_channels, 1) + ref.shape
       if want is None or arr.shape != want:
-        problems.append(f"{module}/{blur[0]}: shape {arr.shape}, the config's scale_factor="
-                        f"{sub.scale_factor} implies {want}")
+        problems.append(
+          f"{module}/{blur[0]}: shape {arr.shape}, the config's scale_factor="
+          f"{sub.scale_factor} implies {want}"
+        )
       elif not np.allclose(arr, ref[None, None], atol=1e-6):
-        problems.append(f"{module}/{blur[0]}: the anti-aliasing kernel differs from the Gaussian of "
-                        f"scale_factor={sub.scale_factor}")
+        problems.append(
+          f"{module}/{blur[0]}: the anti-aliasing kernel differs from the Gaussian of "
+          f"scale_factor={sub.scale_factor}"
+        )
     out: dict[str, Any] = {}
     sn_sigma: dict[tuple, float] = {}
     for name in sorted(sd):  # weight_orig needs its _u/_v: collect sigma first
       if name.endswith(".weight_orig"):
         base = name[: -len("weight_orig")]
         if base + "weight_u" in sd and base + "weight_v" in sd:
-          sn_sigma[name] = disc_lib.spectral_sigma(sd[name], sd[base + "weight_u"], sd[base + "weight_v"])
+          sn_sigma[name] = disc_lib.spectral_sigma(
+            sd[name], sd[base + "weight_u"], sd[base + "weight_v"]
+          )
     for name, arr in sorted(sd.items()):
       mapped = _our_path(name)
       if mapped is None:
@@ -159,37 +179,49 @@ def convert_state_dicts(state: Mapping[str, Mapping[str, np.ndarray]], cfg,
         arr = np.transpose(arr, (2, 3, 1, 0))  # OIHW -> HWIO
       key = (coll, *mods, leaf)
       if key not in exp:
-        problems.append(f"{module}/{name}: unexpected (no {'/'.join(key)} in the {cfg.variant!r} config)")
+        problems.append(
+          f"{module}/{name}: unexpected (no {'/'.join(key)} in the {cfg.variant!r} config)"
+        )
         continue
       seen.add(key)
       if tuple(arr.shape) != tuple(exp[key].shape):
-        problems.append(f"{module}/{name}: shape {torch_shape} (ours {tuple(arr.shape)}) does not fit "
-                        f"{'/'.join(key)} of shape {tuple(exp[key].shape)}")
+        problems.append(
+          f"{module}/{name}: shape {torch_shape} (ours {tuple(arr.shape)}) does not fit "
+          f"{'/'.join(key)} of shape {tuple(exp[key].shape)}"
+        )
         continue
       _set(out, key, arr.astype(np.float32))
     for key in sorted(set(exp) - seen):
       problems.append(f"{module}: missing {'/'.join(key)} (shape {tuple(exp[key].shape)})")
     variables[module] = out
   if problems:
-    raise ValueError(f"convert: the checkpoint does not fit the {cfg.variant!r} config "
-                     f"({len(problems)} problem(s)):\n  " + "\n  ".join(problems))
+    raise ValueError(
+      f"convert: the checkpoint does not fit the {cfg.variant!r} config "
+      f"({len(problems)} problem(s)):\n  " + "\n  ".join(problems)
+    )
   return variables
 
 
-def convert_checkpoint(input_path: str, cfg, output_dir: str, overwrite: bool = False) -> dict[str, Any]:
+def convert_checkpoint(
+  input_path: str, cfg, output_dir: str, overwrite: bool = False
+) -> dict[str, Any]:
   """Converts `input_path` for `cfg` and writes an Orbax checkpoint with me_fomm.checkpoint.save_models."""
   from me_fomm import checkpoint  # imported late: orbax is only needed when writing
+
   if os.path.exists(output_dir) and os.listdir(output_dir):
     if not overwrite:
-      raise FileExistsError(f"convert: output directory {output_dir!r} is not empty; pass --overwrite "
-                            "to replace it")
+      raise FileExistsError(
+        f"convert: output directory {output_dir!r} is not empty; pass --overwrite to replace it"
+      )
     import shutil
+
     shutil.rmtree(output_dir)
   state = load_state_dicts(input_path)
   absent = [m for m in MODULES if not state[m]]
   if absent:
     raise ValueError(f"convert: {input_path!r} lacks the state dicts of {absent}")
   variables = convert_state_dicts(state, cfg)
-  checkpoint.save_models(output_dir, variables, cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg), step=0)
+  checkpoint.save_models(
+    output_dir, variables, cfg.to_dict() if hasattr(cfg, "to_dict") else dict(cfg), step=0
+  )
   return variables
-

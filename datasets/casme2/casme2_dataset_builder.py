@@ -19,8 +19,15 @@ from me_fomm_datasets.common import sheets
 
 RAW_FOLDERS = ("CASME2-RAW", "CASME2_RAW", "CASME2_RAW_selected", "CASME2-RAW-selected")
 SHEET_PATTERNS = ("CASME2-coding*.xlsx", "CASME2_coding*.xlsx")
-COLUMNS = ("Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units",
-           "Estimated Emotion")
+COLUMNS = (
+  "Subject",
+  "Filename",
+  "OnsetFrame",
+  "ApexFrame",
+  "OffsetFrame",
+  "Action Units",
+  "Estimated Emotion",
+)
 FPS = 200.0
 
 INSTRUCTIONS = """\
@@ -34,13 +41,17 @@ then run: me-fomm prepare --dataset=casme2 --manual_dir=<manual_dir> --data_dir=
 
 
 def find_raw_folder(manual_dir: str) -> str:
-  for root in (manual_dir,) + tuple(os.path.join(manual_dir, d) for d in sorted(os.listdir(manual_dir))):
+  for root in (manual_dir,) + tuple(
+    os.path.join(manual_dir, d) for d in sorted(os.listdir(manual_dir))
+  ):
     for name in RAW_FOLDERS:
       path = os.path.join(root, name)
       if os.path.isdir(path):
         return path
-  raise FileNotFoundError(f"casme2: no {' / '.join(RAW_FOLDERS)} folder in {manual_dir}; is "
-                          f"--manual_dir the folder holding the extracted corpus?\n{INSTRUCTIONS}")
+  raise FileNotFoundError(
+    f"casme2: no {' / '.join(RAW_FOLDERS)} folder in {manual_dir}; is "
+    f"--manual_dir the folder holding the extracted corpus?\n{INSTRUCTIONS}"
+  )
 
 
 def subject_folder(value) -> str:
@@ -55,8 +66,7 @@ def subject_folder(value) -> str:
 def clip_specs(manual_dir: str, corpus: str = "casme2") -> list[P.ClipSpec]:
   """ClipSpecs of every coded clip; defects become `problem`s (skipped or strict error)."""
   raw = find_raw_folder(manual_dir)
-  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "CASME II coding spreadsheet",
-                           INSTRUCTIONS)
+  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "CASME II coding spreadsheet", INSTRUCTIONS)
   name = os.path.basename(sheet)
   specs = []
   for row_number, row in sheets.read_rows(sheet, COLUMNS):
@@ -65,12 +75,31 @@ def clip_specs(manual_dir: str, corpus: str = "casme2") -> list[P.ClipSpec]:
     try:
       subject = subject_folder(row["subject"])
     except ValueError as e:
-      specs.append(P.ClipSpec(f"row{row_number}/{filename}", "", corpus, "", "other", "", [],
-                              [], where=where, problem=f"{where}: {e}; expected an integer."))
+      specs.append(
+        P.ClipSpec(
+          f"row{row_number}/{filename}",
+          "",
+          corpus,
+          "",
+          "other",
+          "",
+          [],
+          [],
+          where=where,
+          problem=f"{where}: {e}; expected an integer.",
+        )
+      )
       continue
     clip_id = f"{subject}/{filename}"
-    spec = B.coded_clip_spec(row, clip_id=clip_id, subject=subject, corpus=corpus, fps=FPS,
-                             where=where, folder=os.path.join(raw, subject, filename))
+    spec = B.coded_clip_spec(
+      row,
+      clip_id=clip_id,
+      subject=subject,
+      corpus=corpus,
+      fps=FPS,
+      where=where,
+      folder=os.path.join(raw, subject, filename),
+    )
     specs.append(spec)
   return specs
 
@@ -82,8 +111,10 @@ class Casme2(B.ClipBuilder):
   CORPUS = "casme2"
   DESCRIPTION = __doc__
   HOMEPAGE = "http://casme.psych.ac.cn/casme/e2"
-  CITATION = ("Yan W-J, Li X, Wang S-J, Zhao G, Liu Y-J, Chen Y-H, Fu X. CASME II: An Improved "
-              "Spontaneous Micro-Expression Database and the Baseline Evaluation. PLoS ONE 2014.")
+  CITATION = (
+    "Yan W-J, Li X, Wang S-J, Zhao G, Liu Y-J, Chen Y-H, Fu X. CASME II: An Improved "
+    "Spontaneous Micro-Expression Database and the Baseline Evaluation. PLoS ONE 2014."
+  )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
   BUILDER_CONFIGS = B.standard_configs()
 

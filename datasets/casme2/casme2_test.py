@@ -24,7 +24,9 @@ def test_builds_good_clips_and_skips_bad_ones(casme2):
   reasons = {clip: why for _, clip, why in report["skipped"]}
   assert set(reasons) == {"sub04/EP05_01", "sub05/EP06_02", "sub06/EP07_07", "sub01/EP02_01f"}
   assert "no face found" in reasons["sub04/EP05_01"]
-  assert "img3.jpg" in reasons["sub05/EP06_02"] and "not a readable image" in reasons["sub05/EP06_02"]
+  assert (
+    "img3.jpg" in reasons["sub05/EP06_02"] and "not a readable image" in reasons["sub05/EP06_02"]
+  )
   assert "does not exist" in reasons["sub06/EP07_07"] and "row 8" in reasons["sub06/EP07_07"]
   assert "duplicated row" in reasons["sub01/EP02_01f"]
 
@@ -42,7 +44,12 @@ def test_clip_fields(casme2):
   assert P.decode_png(c["frames"][0]).shape == (64, 64, 3)
   # '/' and missing ApexFrame cells: the middle of onset and offset, flagged.
   slash, empty = clips["sub01/EP03_02"], clips["sub02/EP01_13"]
-  assert (slash["onset"], slash["apex"], slash["offset"], bool(slash["apex_estimated"])) == (1, 3, 5, True)
+  assert (slash["onset"], slash["apex"], slash["offset"], bool(slash["apex_estimated"])) == (
+    1,
+    3,
+    5,
+    True,
+  )
   assert bool(empty["apex_estimated"]) and empty["apex"] == 2
   assert clips["sub03/EP19_06f"]["label"] == 0  # repression -> negative
   borrowed = clips["sub03/EP19_06f"]
@@ -56,8 +63,9 @@ def test_clip_fields(casme2):
 def test_strict_build_fails_and_leaves_nothing(fake_corpora, tmp_path):
   b = C.Casme2(data_dir=str(tmp_path), config="64", strict=True)
   with pytest.raises(P.ClipError, match="strict"):
-    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(fake_corpora)))
+    b.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(fake_corpora))
+    )
   assert not C.Casme2(data_dir=str(tmp_path), config="64").is_prepared()
   leftovers = [p for p, _, files in os.walk(tmp_path) for f in files if "array_record" in f]
   assert not leftovers

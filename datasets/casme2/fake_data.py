@@ -8,10 +8,10 @@ from me_fomm_datasets.common import fake
 
 # (subject int, filename, first frame number, frames, onset, apex cell, offset, AUs, emotion)
 ROWS = [
-    (1, "EP02_01f", 46, 6, 46, 48, 51, "12", "happiness"),
-    (1, "EP03_02", 120, 6, 121, "/", 125, "4+7", "disgust"),    # apex not a number
-    (2, "EP01_13", 10, 6, 10, None, 15, "L1+R2", "surprise"),   # apex missing
-    (3, "EP19_06f", 300, 6, 300, 302, 305, "14", "repression"),
+  (1, "EP02_01f", 46, 6, 46, 48, 51, "12", "happiness"),
+  (1, "EP03_02", 120, 6, 121, "/", 125, "4+7", "disgust"),  # apex not a number
+  (2, "EP01_13", 10, 6, 10, None, 15, "L1+R2", "surprise"),  # apex missing
+  (3, "EP19_06f", 300, 6, 300, 302, 305, "14", "repression"),
 ]
 
 
@@ -39,7 +39,18 @@ def make(root: str, bad: bool = False) -> str:
     rows.append([5, "EP06_02", 0, 1, 3, 6, "12", "happiness"])  # truncated frame
     rows.append([6, "EP07_07", 0, 1, 3, 6, "12", "happiness"])  # folder missing
     rows.append(list(rows[0]))  # duplicated row
-  fake.write_xlsx(os.path.join(root, "CASME2-coding-20140508.xlsx"),
-                  ["Subject", "Filename", "Unnamed: 2", "OnsetFrame", "ApexFrame", "OffsetFrame",
-                   "Action Units", "Estimated Emotion"], rows)
+  fake.write_xlsx(
+    os.path.join(root, "CASME2-coding-20140508.xlsx"),
+    [
+      "Subject",
+      "Filename",
+      "Unnamed: 2",
+      "OnsetFrame",
+      "ApexFrame",
+      "OffsetFrame",
+      "Action Units",
+      "Estimated Emotion",
+    ],
+    rows,
+  )
   return root

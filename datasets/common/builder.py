@@ -24,7 +24,6 @@ from typing import Any
 
 import cv2
 from etils import epath
-
 import tensorflow_datasets as tfds
 
 from me_fomm_datasets.common import features as F
@@ -48,9 +47,14 @@ class ClipConfig(tfds.core.BuilderConfig):
   options: dict = dataclasses.field(default_factory=dict)  # builder-specific (synthetic_me)
 
 
-def config_name(variant: str = "", resolution: int = 256, grayscale: bool = False,
-                margin: float = DEFAULT_MARGIN, default_margin: float = DEFAULT_MARGIN,
-                frame_format: str = "png") -> str:
+def config_name(
+  variant: str = "",
+  resolution: int = 256,
+  grayscale: bool = False,
+  margin: float = DEFAULT_MARGIN,
+  default_margin: float = DEFAULT_MARGIN,
+  frame_format: str = "png",
+) -> str:
   """'hs' (256 px), 'hs_64', '128', '256_gray', '64_m35' (margin 0.35)...; stable and readable."""
   parts = [variant] if variant else []
   if resolution != 256 or not variant:
@@ -64,10 +68,16 @@ def config_name(variant: str = "", resolution: int = 256, grayscale: bool = Fals
   return "_".join(parts)
 
 
-def make_config(variant: str = "", resolution: int = 256, grayscale: bool = False,
-                margin: float = DEFAULT_MARGIN, description: str = "",
-                default_margin: float = DEFAULT_MARGIN, frame_format: str = "png",
-                **options) -> ClipConfig:
+def make_config(
+  variant: str = "",
+  resolution: int = 256,
+  grayscale: bool = False,
+  margin: float = DEFAULT_MARGIN,
+  description: str = "",
+  default_margin: float = DEFAULT_MARGIN,
+  frame_format: str = "png",
+  **options,
+) -> ClipConfig:
   if int(resolution) != resolution or not 16 <= resolution <= 1024:
     raise ValueError(f"resolution must be an integer in [16, 1024] pixels, got {resolution!r}.")
   if not 0.0 <= margin <= 2.0:
@@ -75,11 +85,19 @@ def make_config(variant: str = "", resolution: int = 256, grayscale: bool = Fals
   if frame_format not in P.FRAME_FORMATS:
     raise ValueError(f"frame_format must be one of {P.FRAME_FORMATS}, got {frame_format!r}.")
   return ClipConfig(
-      name=config_name(variant, resolution, grayscale, margin, default_margin, frame_format),
-      description=description or (f"{variant + ' ' if variant else ''}{resolution}x{resolution}"
-                                  f"{' grayscale' if grayscale else ''}, margin {margin}"),
-      variant=variant, resolution=int(resolution), margin=float(margin),
-      grayscale=bool(grayscale), frame_format=frame_format, options=dict(options))
+    name=config_name(variant, resolution, grayscale, margin, default_margin, frame_format),
+    description=description
+    or (
+      f"{variant + ' ' if variant else ''}{resolution}x{resolution}"
+      f"{' grayscale' if grayscale else ''}, margin {margin}"
+    ),
+    variant=variant,
+    resolution=int(resolution),
+    margin=float(margin),
+    grayscale=bool(grayscale),
+    frame_format=frame_format,
+    options=dict(options),
+  )
 
 
 def standard_configs(variants=("",), grayscale=(False, True)) -> list[ClipConfig]:
@@ -97,26 +115,32 @@ class BuildReport:
   notes: list = dataclasses.field(default_factory=list)  # e.g. clips a protocol leaves out
 
   def as_dict(self) -> dict:
-    return {"written": dict(self.written), "skipped": [list(s) for s in self.skipped],
-            "frames": self.frames, "borrowed_frames": self.borrowed_frames,
-            "notes": list(self.notes)}
+    return {
+      "written": dict(self.written),
+      "skipped": [list(s) for s in self.skipped],
+      "frames": self.frames,
+      "borrowed_frames": self.borrowed_frames,
+      "notes": list(self.notes),
+    }
 
   def summary(self) -> str:
-    lines = [f"clips written: {sum(self.written.values())} "
-             f"({', '.join(f'{k}: {v}' for k, v in sorted(self.written.items())) or 'none'})",
-             f"clips skipped: {len(self.skipped)}"]
+    lines = [
+      f"clips written: {sum(self.written.values())} "
+      f"({', '.join(f'{k}: {v}' for k, v in sorted(self.written.items())) or 'none'})",
+      f"clips skipped: {len(self.skipped)}",
+    ]
     lines += [f"  [{split}] {clip}: {why}" for split, clip, why in self.skipped]
     lines.append(f"frames: {self.frames}, with a borrowed landmark: {self.borrowed_frames}")
     lines += [f"note: {n}" for n in self.notes]
     return "\n".join(lines)
 
 
-
 FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
-def coded_clip_spec(row: dict, *, clip_id: str, subject: str, corpus: str, fps: float, where: str,
-                    folder: str) -> P.ClipSpec:
+def coded_clip_spec(
+  row: dict, *, clip_id: str, subject: str, corpus: str, fps: float, where: str, folder: str
+) -> P.ClipSpec:
   """A clip of a FACS-coded spreadsheet row (CASME II, SAMM): labels, phases and its frame files.
 
   `row` has the normalised column names (subject, filename, onsetframe, apexframe, offsetframe,
@@ -127,16 +151,27 @@ def coded_clip_spec(row: dict, *, clip_id: str, subject: str, corpus: str, fps: 
 
   emotion = sheets.as_text(row["estimatedemotion"]).lower()
   spec = P.ClipSpec(
-      clip_id=clip_id, subject=subject, corpus=corpus, emotion=emotion,
-      label=F.emotion_to_label(emotion), action_units=sheets.as_text(row["actionunits"]),
-      frame_paths=[], frame_numbers=[], onset=sheets.as_int(row["onsetframe"]),
-      apex=sheets.as_int(row["apexframe"]), offset=sheets.as_int(row["offsetframe"]),
-      fps=fps, where=where)
+    clip_id=clip_id,
+    subject=subject,
+    corpus=corpus,
+    emotion=emotion,
+    label=F.emotion_to_label(emotion),
+    action_units=sheets.as_text(row["actionunits"]),
+    frame_paths=[],
+    frame_numbers=[],
+    onset=sheets.as_int(row["onsetframe"]),
+    apex=sheets.as_int(row["apexframe"]),
+    offset=sheets.as_int(row["offsetframe"]),
+    fps=fps,
+    where=where,
+  )
   if not sheets.as_text(row["filename"]):
     spec.problem = f"clip {clip_id} ({where}): the Filename cell is empty."
   elif not os.path.isdir(folder):
-    spec.problem = (f"clip {clip_id} ({where}): folder {folder} does not exist; the row "
-                    "names a clip that is not in the download.")
+    spec.problem = (
+      f"clip {clip_id} ({where}): folder {folder} does not exist; the row "
+      "names a clip that is not in the download."
+    )
   else:
     try:
       spec.frame_paths, spec.frame_numbers = P.numbered_frames(folder, FRAME_EXTENSIONS, clip_id)
@@ -156,12 +191,22 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   CITATION = ""
   DESCRIPTION = ""
 
-  def __init__(self, *, strict: bool = False, progress: bool = False, detector=None,
-               workers: int = 0, file_format: str = "array_record", **kwargs: Any):
+  def __init__(
+    self,
+    *,
+    strict: bool = False,
+    progress: bool = False,
+    detector=None,
+    workers: int = 0,
+    file_format: str = "array_record",
+    **kwargs: Any,
+  ):
     # array_record is the only format readable without TensorFlow; never let it default.
     if file_format != "array_record":
-      raise ValueError(f"{type(self).__name__}: only file_format='array_record' is supported "
-                       f"(it needs no TensorFlow), got {file_format!r}.")
+      raise ValueError(
+        f"{type(self).__name__}: only file_format='array_record' is supported "
+        f"(it needs no TensorFlow), got {file_format!r}."
+      )
     super().__init__(file_format=file_format, **kwargs)
     if int(workers) != workers or workers < 0:
       raise ValueError(f"workers must be an integer >= 0, got {workers!r}.")
@@ -190,6 +235,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     """Whole-frame detector (upsample 1: faces down to about 40 px)."""
     if self._detector is None:
       from me_fomm.prior.landmarks import LandmarkDetector  # dlib models load lazily
+
       self._detector = LandmarkDetector(upsample=1)
     return self._detector
 
@@ -199,6 +245,7 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     needed, which makes per-frame detection about 4x faster."""
     if getattr(self, "_crop_detector", None) is None:
       from me_fomm.prior.landmarks import LandmarkDetector
+
       if type(self.detector) is LandmarkDetector:
         self._crop_detector = LandmarkDetector(upsample=0)
       else:  # an injected detector (tests) is used as given
@@ -208,14 +255,18 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
   @property
   def process_options(self) -> P.ProcessOptions:
     c = self.builder_config
-    return P.ProcessOptions(resolution=c.resolution, margin=c.margin, grayscale=c.grayscale,
-                            frame_format=c.frame_format)
+    return P.ProcessOptions(
+      resolution=c.resolution, margin=c.margin, grayscale=c.grayscale, frame_format=c.frame_format
+    )
 
   def _info(self) -> tfds.core.DatasetInfo:
     return tfds.core.DatasetInfo(
-        builder=self, description=self.DESCRIPTION,
-        features=F.clip_features(ground_truth=self.GROUND_TRUTH),
-        homepage=self.HOMEPAGE or None, citation=self.CITATION or None)
+      builder=self,
+      description=self.DESCRIPTION,
+      features=F.clip_features(ground_truth=self.GROUND_TRUTH),
+      homepage=self.HOMEPAGE or None,
+      citation=self.CITATION or None,
+    )
 
   def _split_generators(self, dl_manager):
     manual_dir = None
@@ -223,8 +274,9 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
       manual_dir = os.fspath(dl_manager._manual_dir) if dl_manager._manual_dir else None  # pylint: disable=protected-access
       if not manual_dir or not os.path.isdir(manual_dir):
         raise FileNotFoundError(
-            f"{self.name}: manual_dir {manual_dir!r} is not a folder. Download the corpus by "
-            f"hand and pass its folder as --manual_dir.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+          f"{self.name}: manual_dir {manual_dir!r} is not a folder. Download the corpus by "
+          f"hand and pass its folder as --manual_dir.\n{self.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+        )
     specs = self._clip_specs(manual_dir)
     self._check_duplicates(specs)
     return {split: self._generate_examples(split, clips) for split, clips in specs.items()}
@@ -235,13 +287,16 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
       first = {}
       for spec in clips:
         if spec.clip_id in first and not spec.problem:
-          spec.problem = (f"clip {spec.clip_id}: duplicated row ({spec.where}); the clip was "
-                          f"already listed at {first[spec.clip_id]}. Delete one of the rows.")
+          spec.problem = (
+            f"clip {spec.clip_id}: duplicated row ({spec.where}); the clip was "
+            f"already listed at {first[spec.clip_id]}. Delete one of the rows."
+          )
         first.setdefault(spec.clip_id, spec.where)
 
   def _process(self, spec: P.ClipSpec) -> dict:
-    return P.process_clip(spec, self.detector, self.process_options,
-                          crop_detector=self.crop_detector)
+    return P.process_clip(
+      spec, self.detector, self.process_options, crop_detector=self.crop_detector
+    )
 
   def _process_or_error(self, spec: P.ClipSpec):
     """The example, or a ClipError saying why the clip cannot be built."""
@@ -281,13 +336,16 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     items = self._processed(specs)
     if self.progress:
       import tqdm
-      items = tqdm.tqdm(items, total=len(specs), unit="clip",
-                        desc=f"{self.name}/{self.builder_config.name} {split}")
+
+      items = tqdm.tqdm(
+        items, total=len(specs), unit="clip", desc=f"{self.name}/{self.builder_config.name} {split}"
+      )
     for spec, example in items:
       if isinstance(example, P.ClipError):
         if self.strict:
-          raise P.ClipError(f"{example} (strict build: stopping; without --strict the clip is "
-                            "skipped)")
+          raise P.ClipError(
+            f"{example} (strict build: stopping; without --strict the clip is skipped)"
+          )
         self.report.skipped.append((split, spec.clip_id, str(example)))
         continue
       self.report.written[split] += 1
@@ -297,8 +355,10 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
       yield key, example
     if not self.report.written[split] and specs:
       reasons = "\n".join(f"  {c}: {w}" for s, c, w in self.report.skipped if s == split)
-      raise P.ClipError(f"{self.name}: no clip of split {split!r} could be built; nothing was "
-                        f"written. Reasons:\n{reasons}")
+      raise P.ClipError(
+        f"{self.name}: no clip of split {split!r} could be built; nothing was "
+        f"written. Reasons:\n{reasons}"
+      )
     if not specs:
       raise FileNotFoundError(f"{self.name}: split {split!r} has no clips in the manual download.")
 

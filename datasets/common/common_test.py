@@ -4,10 +4,9 @@ import numpy as np
 import pytest
 
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import fake
+from me_fomm_datasets.common import fake, sheets
 from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common import sheets
 
 
 def test_action_units_and_labels():
@@ -24,8 +23,12 @@ def test_action_units_and_labels():
 
 def test_sheet_header_search_and_cells(tmp_path):
   path = str(tmp_path / "s.xlsx")
-  fake.write_xlsx(path, ["Subject", "Onset Frame", "Notes"], [[6, 10, None], [None, None, None],
-                                                             [7, "/", "x"]], header_row=14)
+  fake.write_xlsx(
+    path,
+    ["Subject", "Onset Frame", "Notes"],
+    [[6, 10, None], [None, None, None], [7, "/", "x"]],
+    header_row=14,
+  )
   rows = sheets.read_rows(path, ["subject", "OnsetFrame"])
   assert [r for r, _ in rows] == [15, 17]
   assert rows[0][1]["onsetframe"] == 10
@@ -36,8 +39,19 @@ def test_sheet_header_search_and_cells(tmp_path):
 
 
 def _spec(numbers, onset=None, apex=None, offset=None):
-  return P.ClipSpec("c", "s", "x", "", "other", "", [""] * len(numbers), list(numbers),
-                    onset=onset, apex=apex, offset=offset)
+  return P.ClipSpec(
+    "c",
+    "s",
+    "x",
+    "",
+    "other",
+    "",
+    [""] * len(numbers),
+    list(numbers),
+    onset=onset,
+    apex=apex,
+    offset=offset,
+  )
 
 
 def test_phase_indices():
@@ -113,6 +127,7 @@ def test_config_names_and_checks():
 
 def test_only_array_record(tmp_path):
   from me_fomm_datasets.casme2 import casme2_dataset_builder as C
+
   with pytest.raises(ValueError, match="array_record"):
     C.Casme2(data_dir=str(tmp_path), config="64", file_format="tfrecord")
 
@@ -141,5 +156,6 @@ def test_frames_of_different_sizes_are_an_error(tmp_path):
     fake.write_image(paths[-1], f)
   spec = P.ClipSpec("c", "s", "x", "", "other", "", paths, [0, 1, 2])
   from me_fomm.prior.landmarks import LandmarkDetector
+
   with pytest.raises(P.ClipError, match="img2.png is 320x200"):
     P.process_clip(spec, LandmarkDetector(), P.ProcessOptions(64))

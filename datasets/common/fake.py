@@ -31,8 +31,14 @@ def _face(identity: str):
   return crop, np.asarray(det.detect(P.resize(crop, 256)).landmarks, np.float64) * FACE_SIZE / 256
 
 
-def clip_frames(identity: str, num_frames: int, label: str = "positive", seed: int = 0,
-                canvas=CANVAS, gray: bool = False) -> list:
+def clip_frames(
+  identity: str,
+  num_frames: int,
+  label: str = "positive",
+  seed: int = 0,
+  canvas=CANVAS,
+  gray: bool = False,
+) -> list:
   """uint8 frames ((H, W, 3), or (H, W) if gray) of a small expression on a flat background."""
   from me_fomm_datasets.synthetic_me import render
 
@@ -45,7 +51,7 @@ def clip_frames(identity: str, num_frames: int, label: str = "positive", seed: i
   out = []
   for f in frames[:num_frames]:
     c = np.full((h, w, 3), 90, np.uint8)
-    c[y0:y0 + FACE_SIZE, x0:x0 + FACE_SIZE] = f
+    c[y0 : y0 + FACE_SIZE, x0 : x0 + FACE_SIZE] = f
     out.append(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) if gray else c)
   return out
 
@@ -60,8 +66,10 @@ def write_image(path: str, frame: np.ndarray) -> None:
 def blank_frames(num_frames: int, canvas=CANVAS) -> list:
   """Frames without a face (noise on gray): dlib must find nothing."""
   rng = np.random.default_rng(0)
-  return [np.clip(rng.normal(120, 5, tuple(canvas) + (3,)), 0, 255).astype(np.uint8)
-          for _ in range(num_frames)]
+  return [
+    np.clip(rng.normal(120, 5, tuple(canvas) + (3,)), 0, 255).astype(np.uint8)
+    for _ in range(num_frames)
+  ]
 
 
 def truncate(path: str, keep: int = 100) -> None:

@@ -89,8 +89,10 @@ def read_frame(path: str, clip_id: str = "") -> np.ndarray:
   data = np.fromfile(path, dtype=np.uint8)
   img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
   if img is None:
-    raise ClipError(f"{where}frame file {path} is not a readable image (empty, truncated or "
-                    "not an image); re-copy it from the corpus or delete the clip's row.")
+    raise ClipError(
+      f"{where}frame file {path} is not a readable image (empty, truncated or "
+      "not an image); re-copy it from the corpus or delete the clip's row."
+    )
   return np.ascontiguousarray(img[..., ::-1])
 
 
@@ -155,7 +157,7 @@ def crop_region(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
   pad = max(0, -x0, -y0, x1 - w, y1 - h)
   if pad:
     frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-  return frame[y0 + pad:y1 + pad, x0 + pad:x1 + pad]
+  return frame[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
 
 
 def resize(img: np.ndarray, size: int) -> np.ndarray:
@@ -226,8 +228,11 @@ def _detect_full(detector, frame: np.ndarray):
   """Best face box of a whole frame in frame pixels, shrinking large frames for speed."""
   h, w = frame.shape[:2]
   s = min(1.0, FULL_FRAME_DETECT_MAX_SIDE / max(h, w))
-  small = frame if s == 1.0 else cv2.resize(frame, (int(round(w * s)), int(round(h * s))),
-                                            interpolation=cv2.INTER_AREA)
+  small = (
+    frame
+    if s == 1.0
+    else cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
+  )
   face = detector.detect(small)
   if face is None:
     return None
@@ -243,9 +248,13 @@ def _landmarks_in_region(detector, region: np.ndarray, out_size: int) -> np.ndar
   return rescale_points(np.asarray(face.landmarks, np.float32), work_size, out_size)
 
 
-def process_clip(spec: ClipSpec, detector, options: ProcessOptions,
-                 read: Callable[[str, str], np.ndarray] = read_frame,
-                 crop_detector=None) -> dict:
+def process_clip(
+  spec: ClipSpec,
+  detector,
+  options: ProcessOptions,
+  read: Callable[[str, str], np.ndarray] = read_frame,
+  crop_detector=None,
+) -> dict:
   """A clip example (features.clip_features layout) from a ClipSpec. Raises ClipError.
 
   `detector` searches whole frames (small faces: upsampling helps); `crop_detector`
@@ -276,16 +285,22 @@ class _LazyFrames:
     return (self[i] for i in range(len(self)))
 
 
-def process_frames(spec: ClipSpec, frames: Sequence[np.ndarray], detector,
-                   options: ProcessOptions, crop_detector=None) -> dict:
+def process_frames(
+  spec: ClipSpec,
+  frames: Sequence[np.ndarray],
+  detector,
+  options: ProcessOptions,
+  crop_detector=None,
+) -> dict:
   """`process_clip` on a sequence of uint8 RGB frames (a list, e.g. decoded from a video,
   or frames read on access)."""
   crop_detector = crop_detector or detector
   if not len(frames):
     raise ClipError(f"clip {spec.clip_id} ({spec.where}): no frames.")
   if len(spec.frame_numbers) != len(frames):
-    raise ClipError(f"clip {spec.clip_id}: {len(frames)} frames but {len(spec.frame_numbers)} "
-                    "frame numbers.")
+    raise ClipError(
+      f"clip {spec.clip_id}: {len(frames)} frames but {len(spec.frame_numbers)} frame numbers."
+    )
   where = os.path.dirname(spec.frame_paths[0]) if spec.frame_paths else spec.where
   onset, apex, offset, estimated = phase_indices(spec)
 
@@ -297,8 +312,9 @@ def process_frames(spec: ClipSpec, frames: Sequence[np.ndarray], detector,
     if box is not None:
       break
   if box is None:
-    raise ClipError(f"clip {spec.clip_id}: no face found in any of its {len(frames)} frames "
-                    f"({where}).")
+    raise ClipError(
+      f"clip {spec.clip_id}: no face found in any of its {len(frames)} frames ({where})."
+    )
   crop = square_box(box, options.margin)
   res = options.resolution
 
@@ -307,9 +323,11 @@ def process_frames(spec: ClipSpec, frames: Sequence[np.ndarray], detector,
     first_shape = first_shape or frame.shape
     if frame.shape != first_shape:
       name = spec.frame_paths[t] if t < len(spec.frame_paths) else f"frame {t}"
-      raise ClipError(f"clip {spec.clip_id}: {name} is {frame.shape[1]}x{frame.shape[0]} but "
-                      f"the clip's first frame is {first_shape[1]}x{first_shape[0]} ({where}); "
-                      "all frames of a clip must have one size.")
+      raise ClipError(
+        f"clip {spec.clip_id}: {name} is {frame.shape[1]}x{frame.shape[0]} but "
+        f"the clip's first frame is {first_shape[1]}x{first_shape[0]} ({where}); "
+        "all frames of a clip must have one size."
+      )
     region = crop_region(frame, crop)
     lms.append(_landmarks_in_region(crop_detector, region, res))
     small = resize(region, res)
@@ -319,27 +337,29 @@ def process_frames(spec: ClipSpec, frames: Sequence[np.ndarray], detector,
   try:
     landmarks, borrowed = borrow_missing(lms)
   except ValueError:
-    raise ClipError(f"clip {spec.clip_id}: dlib found a face on the full frame but no landmarks "
-                    "inside the crop of any frame; try a larger --margin.") from None
+    raise ClipError(
+      f"clip {spec.clip_id}: dlib found a face on the full frame but no landmarks "
+      "inside the crop of any frame; try a larger --margin."
+    ) from None
 
   return {
-      "frames": out_frames,
-      "landmarks": landmarks,
-      "landmark_borrowed": borrowed,
-      "frame_numbers": np.asarray(spec.frame_numbers, np.int32),
-      "crop_box": np.asarray(crop, np.float32),
-      "subject": spec.subject,
-      "clip_id": spec.clip_id,
-      "corpus": spec.corpus,
-      "emotion": spec.emotion,
-      "label": spec.label,
-      "action_units": spec.action_units,
-      "au_multi_hot": F.au_multi_hot(spec.action_units),
-      "onset": onset,
-      "apex": apex,
-      "offset": offset,
-      "apex_estimated": estimated,
-      "fps": float(spec.fps),
+    "frames": out_frames,
+    "landmarks": landmarks,
+    "landmark_borrowed": borrowed,
+    "frame_numbers": np.asarray(spec.frame_numbers, np.int32),
+    "crop_box": np.asarray(crop, np.float32),
+    "subject": spec.subject,
+    "clip_id": spec.clip_id,
+    "corpus": spec.corpus,
+    "emotion": spec.emotion,
+    "label": spec.label,
+    "action_units": spec.action_units,
+    "au_multi_hot": F.au_multi_hot(spec.action_units),
+    "onset": onset,
+    "apex": apex,
+    "offset": offset,
+    "apex_estimated": estimated,
+    "fps": float(spec.fps),
   }
 
 
@@ -355,8 +375,9 @@ def numbered_frames(folder: str, extensions: Sequence[str], clip_id: str = "") -
       continue
     digits = re.findall(r"(\d+)", os.path.splitext(name)[0])
     if not digits:
-      raise ClipError(f"clip {clip_id}: frame file {os.path.join(folder, name)} has no frame "
-                      "number in its name.")
+      raise ClipError(
+        f"clip {clip_id}: frame file {os.path.join(folder, name)} has no frame number in its name."
+      )
     items.append((int(digits[-1]), os.path.join(folder, name)))
   items.sort()
   nums = [n for n, _ in items]

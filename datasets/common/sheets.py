@@ -23,8 +23,10 @@ def find_file(root: str, patterns: Sequence[str], what: str, instructions: str =
     hits += glob.glob(os.path.join(root, pattern)) + glob.glob(os.path.join(root, "*", pattern))
   hits = sorted(set(h for h in hits if not os.path.basename(h).startswith("~$")))
   if not hits:
-    raise FileNotFoundError(f"no {what} ({' or '.join(patterns)}) in {root} or its subfolders."
-                            + (f"\n{instructions}" if instructions else ""))
+    raise FileNotFoundError(
+      f"no {what} ({' or '.join(patterns)}) in {root} or its subfolders."
+      + (f"\n{instructions}" if instructions else "")
+    )
   return hits[0]
 
 
@@ -53,10 +55,12 @@ def read_rows(path: str, required: Sequence[str], search_rows: int = 40) -> list
       break
   else:
     first = [c for c in (rows[0] if rows else ()) if c is not None]
-    raise ValueError(f"spreadsheet {path}: no header row with columns {list(required)} in its "
-                     f"first {search_rows} rows (first row: {first}). Is it the right file?")
+    raise ValueError(
+      f"spreadsheet {path}: no header row with columns {list(required)} in its "
+      f"first {search_rows} rows (first row: {first}). Is it the right file?"
+    )
   out = []
-  for r, row in enumerate(rows[header_row + 1:], start=header_row + 2):
+  for r, row in enumerate(rows[header_row + 1 :], start=header_row + 2):
     if all(v is None or str(v).strip() == "" for v in row):
       continue
     out.append((r, {h: v for h, v in zip(header, row) if h}))

@@ -41,6 +41,7 @@ def fake_corpora(tmp_path_factory):
     from me_fomm_datasets.custom import fake_data as custom_fake
     from me_fomm_datasets.samm import fake_data as samm_fake
     from me_fomm_datasets.smic import fake_data as smic_fake
+
     casme2_fake.make(os.fspath(root), bad=True)
     samm_fake.make(os.fspath(root), bad=True)
     smic_fake.make(os.fspath(root))
@@ -53,6 +54,7 @@ def fake_corpora(tmp_path_factory):
 def synthetic_small(tmp_path_factory):
   """data_dir holding synthetic_me/small_64 (6 train + 3 test clips of 8-10 frames)."""
   from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
+
   data_dir = _shared(tmp_path_factory, "built")
   build(S.SyntheticMe, "small_64", data_dir)
   return data_dir

@@ -35,7 +35,8 @@ offset, fps), then run:
 
 def _is_frame_folder(path: str) -> bool:
   return os.path.isdir(path) and any(
-      os.path.splitext(n)[1].lower() in FRAME_EXTENSIONS for n in os.listdir(path))
+    os.path.splitext(n)[1].lower() in FRAME_EXTENSIONS for n in os.listdir(path)
+  )
 
 
 def _read_annotations(manual_dir: str) -> dict:
@@ -53,7 +54,9 @@ def _read_annotations(manual_dir: str) -> dict:
   return out
 
 
-def clip_specs(manual_dir: str, corpus: str = "custom", notes: list | None = None) -> list[P.ClipSpec]:
+def clip_specs(
+  manual_dir: str, corpus: str = "custom", notes: list | None = None
+) -> list[P.ClipSpec]:
   found = []  # (subject, clip name, path)
   for name in sorted(os.listdir(manual_dir)):
     path = os.path.join(manual_dir, name)
@@ -71,8 +74,10 @@ def clip_specs(manual_dir: str, corpus: str = "custom", notes: list | None = Non
         elif _is_frame_folder(sub_path):
           found.append((name, sub, sub_path))
   if not found:
-    raise FileNotFoundError(f"custom: no clips (videos {VIDEO_EXTENSIONS} or folders of "
-                            f"frames) in {manual_dir}.\n{INSTRUCTIONS}")
+    raise FileNotFoundError(
+      f"custom: no clips (videos {VIDEO_EXTENSIONS} or folders of "
+      f"frames) in {manual_dir}.\n{INSTRUCTIONS}"
+    )
   annotations = _read_annotations(manual_dir)
   used = set()
   specs = []
@@ -83,23 +88,36 @@ def clip_specs(manual_dir: str, corpus: str = "custom", notes: list | None = Non
     if line is not None:
       used.add(key)
     emotion = row.get("emotion", "").lower()
-    spec = P.ClipSpec(clip_id=clip_id, subject=subject, corpus=corpus, emotion=emotion,
-                      label=F.emotion_to_label(emotion), action_units=row.get("actionunits", ""),
-                      frame_paths=[], frame_numbers=[], where=path, fps=30.0)
+    spec = P.ClipSpec(
+      clip_id=clip_id,
+      subject=subject,
+      corpus=corpus,
+      emotion=emotion,
+      label=F.emotion_to_label(emotion),
+      action_units=row.get("actionunits", ""),
+      frame_paths=[],
+      frame_numbers=[],
+      where=path,
+      fps=30.0,
+    )
     if row.get("fps"):
       try:
         spec.fps = float(row["fps"])
         if not spec.fps > 0:
           raise ValueError
       except ValueError:
-        spec.problem = f"clip {clip_id}: clips.csv line {line}: fps {row['fps']!r} is not a positive number."
+        spec.problem = (
+          f"clip {clip_id}: clips.csv line {line}: fps {row['fps']!r} is not a positive number."
+        )
     spec.extra["fps_given"] = bool(row.get("fps"))
     if line is not None:
       spec.where = f"{path} (clips.csv line {line})"
     for key in ("onset", "apex", "offset"):
       value = row.get(key, "")
       if value and sheets.as_int(value) is None:
-        spec.problem = f"clip {clip_id}: clips.csv line {line}: {key} {value!r} is not a frame index."
+        spec.problem = (
+          f"clip {clip_id}: clips.csv line {line}: {key} {value!r} is not a frame index."
+        )
       setattr(spec, key, sheets.as_int(value) if value else None)
     if os.path.isdir(path):
       try:
@@ -151,8 +169,7 @@ class Custom(B.ClipBuilder):
     spec.frame_numbers = list(range(len(frames)))
     if fps and not spec.extra["fps_given"]:  # clips.csv's fps wins
       spec.fps = float(fps)
-    return P.process_frames(spec, frames, self.detector, self.process_options,
-                            self.crop_detector)
+    return P.process_frames(spec, frames, self.detector, self.process_options, self.crop_detector)
 
 
 Builder = Custom

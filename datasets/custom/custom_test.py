@@ -26,6 +26,7 @@ def test_empty_folder(tmp_path):
 
 def test_annotation_problems(tmp_path):
   from me_fomm_datasets.common import fake
+
   for i, f in enumerate(fake.blank_frames(2, (16, 16))):
     fake.write_image(str(tmp_path / "c1" / f"{i}.png"), f)
   (tmp_path / "clips.csv").write_text("clip_id,fps,onset\nc1,fast,0\nghost,25,x\n")

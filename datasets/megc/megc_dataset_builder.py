@@ -20,12 +20,22 @@ from me_fomm_datasets.smic import smic_dataset_builder as smic
 
 # corpus -> {annotated emotion: three-class label}; emotions not listed are left out.
 MEGC2019_CLASSES = {
-    "samm": {"anger": "negative", "contempt": "negative", "disgust": "negative",
-             "sadness": "negative", "fear": "negative", "happiness": "positive",
-             "surprise": "surprise"},
-    "casme2": {"disgust": "negative", "repression": "negative", "happiness": "positive",
-               "surprise": "surprise"},
-    "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
+  "samm": {
+    "anger": "negative",
+    "contempt": "negative",
+    "disgust": "negative",
+    "sadness": "negative",
+    "fear": "negative",
+    "happiness": "positive",
+    "surprise": "surprise",
+  },
+  "casme2": {
+    "disgust": "negative",
+    "repression": "negative",
+    "happiness": "positive",
+    "surprise": "surprise",
+  },
+  "smic": {"negative": "negative", "positive": "positive", "surprise": "surprise"},
 }
 
 INSTRUCTIONS = f"""\
@@ -40,9 +50,11 @@ SMIC: {smic.INSTRUCTIONS}"""
 
 
 def composite_specs(manual_dir: str, notes: list) -> list:
-  readers = {"casme2": lambda: casme2.clip_specs(manual_dir, "casme2"),
-             "samm": lambda: samm.clip_specs(manual_dir, "samm"),
-             "smic": lambda: smic.clip_specs(manual_dir, "hs", "smic")}
+  readers = {
+    "casme2": lambda: casme2.clip_specs(manual_dir, "casme2"),
+    "samm": lambda: samm.clip_specs(manual_dir, "samm"),
+    "smic": lambda: smic.clip_specs(manual_dir, "hs", "smic"),
+  }
   out, missing = [], {}
   for corpus, read in readers.items():
     try:
@@ -61,8 +73,10 @@ def composite_specs(manual_dir: str, notes: list) -> list:
       kept += 1
     notes.append(f"{corpus}: {kept} of {len(specs)} clips are in the MEGC2019 classes")
   if not out:
-    raise FileNotFoundError(f"megc: none of CASME II, SAMM, SMIC found in {manual_dir}:\n"
-                            + "\n".join(f"  {c}: {m}" for c, m in missing.items()))
+    raise FileNotFoundError(
+      f"megc: none of CASME II, SAMM, SMIC found in {manual_dir}:\n"
+      + "\n".join(f"  {c}: {m}" for c, m in missing.items())
+    )
   for corpus, msg in missing.items():
     notes.append(f"{corpus} left out: {msg}")
   return out
@@ -75,8 +89,10 @@ class Megc(B.ClipBuilder):
   CORPUS = ""  # per clip
   DESCRIPTION = __doc__
   HOMEPAGE = "https://facial-micro-expressiongc.github.io/MEGC2019/"
-  CITATION = ("See J, Yap MH, Li J, Hong X, Wang S-J. MEGC 2019 - The Second Facial "
-              "Micro-Expressions Grand Challenge. IEEE FG 2019.")
+  CITATION = (
+    "See J, Yap MH, Li J, Hong X, Wang S-J. MEGC 2019 - The Second Facial "
+    "Micro-Expressions Grand Challenge. IEEE FG 2019."
+  )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
   BUILDER_CONFIGS = B.standard_configs()
 

@@ -19,6 +19,7 @@ def test_composite(fake_corpora, tmp_path):
   assert all(int(c["label"]) in (0, 1, 2) for c in clips.values())
   frame = ds[0]["frames"][0]
   from me_fomm_datasets.common import preprocess as P
+
   f = P.decode_png(frame)
   assert (f[..., 0] == f[..., 2]).all()  # grayscale-as-3-channels config
   report = B.read_report(b)

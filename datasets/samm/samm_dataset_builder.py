@@ -20,8 +20,15 @@ from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
 SHEET_PATTERNS = ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM*FACS*.xlsx")
-COLUMNS = ("Subject", "Filename", "Onset Frame", "Apex Frame", "Offset Frame", "Action Units",
-           "Estimated Emotion")
+COLUMNS = (
+  "Subject",
+  "Filename",
+  "Onset Frame",
+  "Apex Frame",
+  "Offset Frame",
+  "Action Units",
+  "Estimated Emotion",
+)
 FPS = 200.0
 
 INSTRUCTIONS = """\
@@ -37,8 +44,9 @@ def find_samm_folder(manual_dir: str) -> str:
   for cand in (os.path.join(manual_dir, "SAMM"), os.path.join(manual_dir, "SAMM", "SAMM")):
     if os.path.isdir(cand) and any(n.isdigit() for n in os.listdir(cand)):
       return cand
-  raise FileNotFoundError(f"samm: no SAMM folder with subject folders (006, 007, ...) in "
-                          f"{manual_dir}.\n{INSTRUCTIONS}")
+  raise FileNotFoundError(
+    f"samm: no SAMM folder with subject folders (006, 007, ...) in {manual_dir}.\n{INSTRUCTIONS}"
+  )
 
 
 def subject_folder(value) -> str:
@@ -50,8 +58,7 @@ def subject_folder(value) -> str:
 
 def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
   root = find_samm_folder(manual_dir)
-  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "SAMM FACS coding spreadsheet",
-                           INSTRUCTIONS)
+  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "SAMM FACS coding spreadsheet", INSTRUCTIONS)
   name = os.path.basename(sheet)
   specs = []
   for row_number, row in sheets.read_rows(sheet, COLUMNS):
@@ -60,11 +67,30 @@ def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
     try:
       subject = subject_folder(row["subject"])
     except ValueError as e:
-      specs.append(P.ClipSpec(filename or f"row{row_number}", "", corpus, "", "other", "", [],
-                              [], where=where, problem=f"{where}: {e}; expected e.g. 006."))
+      specs.append(
+        P.ClipSpec(
+          filename or f"row{row_number}",
+          "",
+          corpus,
+          "",
+          "other",
+          "",
+          [],
+          [],
+          where=where,
+          problem=f"{where}: {e}; expected e.g. 006.",
+        )
+      )
       continue
-    spec = B.coded_clip_spec(row, clip_id=filename, subject=subject, corpus=corpus, fps=FPS,
-                             where=where, folder=os.path.join(root, subject, filename))
+    spec = B.coded_clip_spec(
+      row,
+      clip_id=filename,
+      subject=subject,
+      corpus=corpus,
+      fps=FPS,
+      where=where,
+      folder=os.path.join(root, subject, filename),
+    )
     specs.append(spec)
   return specs
 
@@ -76,8 +102,10 @@ class Samm(B.ClipBuilder):
   CORPUS = "samm"
   DESCRIPTION = __doc__
   HOMEPAGE = "http://www2.docm.mmu.ac.uk/STAFF/M.Yap/dataset.php"
-  CITATION = ("Davison AK, Lansley C, Costen N, Tan K, Yap MH. SAMM: A Spontaneous "
-              "Micro-Facial Movement Dataset. IEEE Trans. Affective Computing 2018.")
+  CITATION = (
+    "Davison AK, Lansley C, Costen N, Tan K, Yap MH. SAMM: A Spontaneous "
+    "Micro-Facial Movement Dataset. IEEE Trans. Affective Computing 2018."
+  )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
   BUILDER_CONFIGS = B.standard_configs()
 

@@ -35,6 +35,7 @@ def test_build_and_read_back(samm):
 
 def test_header_must_exist(tmp_path):
   from me_fomm_datasets.common import fake
+
   (tmp_path / "SAMM" / "006").mkdir(parents=True)
   fake.write_xlsx(str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"), ["Subject", "File"], [[6, "x"]])
   with pytest.raises(ValueError, match="no header row"):

@@ -31,20 +31,25 @@ After approval, extract it so that:
 
 def find_camera_folder(manual_dir: str, camera: str) -> str:
   sub, _ = CAMERAS[camera]
-  for cand in (os.path.join(manual_dir, "SMIC_all_raw", sub), os.path.join(manual_dir, sub),
-               os.path.join(manual_dir, "SMIC", "SMIC_all_raw", sub)):
+  for cand in (
+    os.path.join(manual_dir, "SMIC_all_raw", sub),
+    os.path.join(manual_dir, sub),
+    os.path.join(manual_dir, "SMIC", "SMIC_all_raw", sub),
+  ):
     if os.path.isdir(cand):
       return cand
-  raise FileNotFoundError(f"smic/{camera}: no SMIC_all_raw/{sub} folder in {manual_dir}.\n"
-                          f"{INSTRUCTIONS}")
+  raise FileNotFoundError(
+    f"smic/{camera}: no SMIC_all_raw/{sub} folder in {manual_dir}.\n{INSTRUCTIONS}"
+  )
 
 
 def clip_specs(manual_dir: str, camera: str = "hs", corpus: str = "smic") -> list[P.ClipSpec]:
   root = find_camera_folder(manual_dir, camera)
   fps = CAMERAS[camera][1]
   specs = []
-  subjects = sorted((d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))),
-                    key=lambda d: (len(d), d))
+  subjects = sorted(
+    (d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))), key=lambda d: (len(d), d)
+  )
   for subject in subjects:
     micro = os.path.join(root, subject, "micro")
     if not os.path.isdir(micro):
@@ -57,23 +62,36 @@ def clip_specs(manual_dir: str, camera: str = "hs", corpus: str = "smic") -> lis
         folder = os.path.join(cls_dir, clip)
         if not os.path.isdir(folder):
           continue
-        spec = P.ClipSpec(clip_id=clip, subject=subject, corpus=corpus, emotion=cls.lower(),
-                          label=cls.lower() if cls.lower() in CLASSES else "other",
-                          action_units="", frame_paths=[], frame_numbers=[], fps=fps,
-                          where=folder)
+        spec = P.ClipSpec(
+          clip_id=clip,
+          subject=subject,
+          corpus=corpus,
+          emotion=cls.lower(),
+          label=cls.lower() if cls.lower() in CLASSES else "other",
+          action_units="",
+          frame_paths=[],
+          frame_numbers=[],
+          fps=fps,
+          where=folder,
+        )
         if cls.lower() not in CLASSES:
-          spec.problem = (f"clip {clip}: class folder {cls_dir} is not one of {CLASSES}; "
-                          "rename it or move the clip.")
+          spec.problem = (
+            f"clip {clip}: class folder {cls_dir} is not one of {CLASSES}; "
+            "rename it or move the clip."
+          )
         else:
           try:
             spec.frame_paths, spec.frame_numbers = P.numbered_frames(
-                folder, (".bmp", ".jpg", ".jpeg", ".png"), clip)
+              folder, (".bmp", ".jpg", ".jpeg", ".png"), clip
+            )
           except P.ClipError as e:
             spec.problem = str(e)
         specs.append(spec)
   if not specs:
-    raise FileNotFoundError(f"smic/{camera}: no clips under {root}/<subject>/micro/<class>/; "
-                            f"is this the SMIC_all_raw folder?\n{INSTRUCTIONS}")
+    raise FileNotFoundError(
+      f"smic/{camera}: no clips under {root}/<subject>/micro/<class>/; "
+      f"is this the SMIC_all_raw folder?\n{INSTRUCTIONS}"
+    )
   return specs
 
 
@@ -84,8 +102,10 @@ class Smic(B.ClipBuilder):
   CORPUS = "smic"
   DESCRIPTION = __doc__
   HOMEPAGE = "https://www.oulu.fi/cmvs/node/41319"
-  CITATION = ("Li X, Pfister T, Huang X, Zhao G, Pietikainen M. A Spontaneous Micro-expression "
-              "Database: Inducement, collection and baseline. IEEE FG 2013.")
+  CITATION = (
+    "Li X, Pfister T, Huang X, Zhao G, Pietikainen M. A Spontaneous Micro-expression "
+    "Database: Inducement, collection and baseline. IEEE FG 2013."
+  )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
   BUILDER_CONFIGS = B.standard_configs(variants=tuple(CAMERAS))
   DEFAULT_CONFIG_NAME = "hs"

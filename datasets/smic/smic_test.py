@@ -24,8 +24,9 @@ def test_hs_and_vis(fake_corpora, tmp_path):
 def test_missing_camera(fake_corpora, tmp_path):
   b = S.Smic(data_dir=str(tmp_path), config="nir_64")
   with pytest.raises(FileNotFoundError, match="NIR"):
-    b.download_and_prepare(download_config=tfds.download.DownloadConfig(
-        manual_dir=str(fake_corpora)))
+    b.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=str(fake_corpora))
+    )
 
 
 def test_configs():

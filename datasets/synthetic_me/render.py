@@ -33,29 +33,61 @@ LABELS = ("negative", "positive", "surprise")
 # 42-47, outer lips 48-59 (corners 48, 54), inner lips 60-67. Patterns follow the FACS
 # descriptions (Ekman & Friesen 1978) of each unit's visible landmark motion.
 AU_PATTERNS = {
-    1: [((20, 21, 22, 23), (0.0, -1.0)), ((19, 24), (0.0, -0.6))],                     # inner brow raiser
-    2: [((17, 26), (0.0, -0.8)), ((18, 25), (0.0, -1.0)), ((19, 24), (0.0, -0.5))],    # outer brow raiser
-    4: [((19, 20, 21), (0.5, 0.8)), ((22, 23, 24), (-0.5, 0.8)), ((18,), (0.3, 0.6)),   # brow lowerer
-        ((25,), (-0.3, 0.6)), ((17, 26), (0.0, 0.4))],
-    5: [((37, 38, 43, 44), (0.0, -1.0))],                                               # upper lid raiser
-    6: [((40, 41, 46, 47), (0.0, -0.7)), ((36,), (0.2, -0.3)), ((45,), (-0.2, -0.3)),  # cheek raiser
-        ((1, 2, 14, 15), (0.0, -0.5))],
-    7: [((40, 41, 46, 47), (0.0, -1.0)), ((37, 38, 43, 44), (0.0, 0.4))],              # lid tightener
-    12: [((48,), (-0.8, -0.8)), ((54,), (0.8, -0.8)), ((49, 59, 60), (-0.4, -0.4)),    # lip corner puller
-         ((53, 55, 64), (0.4, -0.4))],
-    14: [((48,), (-0.7, 0.0)), ((54,), (0.7, 0.0)), ((60,), (-0.4, 0.0)), ((64,), (0.4, 0.0))],  # dimpler
-    15: [((48, 54), (0.0, 1.0)), ((55, 59, 60, 64), (0.0, 0.5))],                      # lip corner depressor
-    17: [((7, 8, 9), (0.0, -1.0)), ((56, 57, 58), (0.0, -0.8)), ((65, 66, 67), (0.0, -0.5)),  # chin raiser
-         ((6, 10), (0.0, -0.5))],
-    26: [((8,), (0.0, 1.0)), ((7, 9), (0.0, 0.9)), ((6, 10), (0.0, 0.7)), ((5, 11), (0.0, 0.4)),  # jaw drop
-         ((55, 56, 57, 58, 59), (0.0, 0.9)), ((65, 66, 67), (0.0, 0.8))],
+  1: [((20, 21, 22, 23), (0.0, -1.0)), ((19, 24), (0.0, -0.6))],  # inner brow raiser
+  2: [
+    ((17, 26), (0.0, -0.8)),
+    ((18, 25), (0.0, -1.0)),
+    ((19, 24), (0.0, -0.5)),
+  ],  # outer brow raiser
+  4: [
+    ((19, 20, 21), (0.5, 0.8)),
+    ((22, 23, 24), (-0.5, 0.8)),
+    ((18,), (0.3, 0.6)),  # brow lowerer
+    ((25,), (-0.3, 0.6)),
+    ((17, 26), (0.0, 0.4)),
+  ],
+  5: [((37, 38, 43, 44), (0.0, -1.0))],  # upper lid raiser
+  6: [
+    ((40, 41, 46, 47), (0.0, -0.7)),
+    ((36,), (0.2, -0.3)),
+    ((45,), (-0.2, -0.3)),  # cheek raiser
+    ((1, 2, 14, 15), (0.0, -0.5)),
+  ],
+  7: [((40, 41, 46, 47), (0.0, -1.0)), ((37, 38, 43, 44), (0.0, 0.4))],  # lid tightener
+  12: [
+    ((48,), (-0.8, -0.8)),
+    ((54,), (0.8, -0.8)),
+    ((49, 59, 60), (-0.4, -0.4)),  # lip corner puller
+    ((53, 55, 64), (0.4, -0.4)),
+  ],
+  14: [
+    ((48,), (-0.7, 0.0)),
+    ((54,), (0.7, 0.0)),
+    ((60,), (-0.4, 0.0)),
+    ((64,), (0.4, 0.0)),
+  ],  # dimpler
+  15: [((48, 54), (0.0, 1.0)), ((55, 59, 60, 64), (0.0, 0.5))],  # lip corner depressor
+  17: [
+    ((7, 8, 9), (0.0, -1.0)),
+    ((56, 57, 58), (0.0, -0.8)),
+    ((65, 66, 67), (0.0, -0.5)),  # chin raiser
+    ((6, 10), (0.0, -0.5)),
+  ],
+  26: [
+    ((8,), (0.0, 1.0)),
+    ((7, 9), (0.0, 0.9)),
+    ((6, 10), (0.0, 0.7)),
+    ((5, 11), (0.0, 0.4)),  # jaw drop
+    ((55, 56, 57, 58, 59), (0.0, 0.9)),
+    ((65, 66, 67), (0.0, 0.8)),
+  ],
 }
 
 # Class -> candidate AU combinations (one is drawn per clip) and the emotion word stored.
 CLASS_AUS = {
-    "positive": [((6, 12), "happiness")],
-    "negative": [((4, 7, 14), "contempt"), ((4, 7, 15, 17), "sadness")],
-    "surprise": [((1, 2, 5, 26), "surprise")],
+  "positive": [((6, 12), "happiness")],
+  "negative": [((4, 7, 14), "contempt"), ((4, 7, 15, 17), "sadness")],
+  "surprise": [((1, 2, 5, 26), "surprise")],
 }
 
 
@@ -82,15 +114,21 @@ class Motion:
   emotion: str
   label: str
   amplitude_px256: float  # landmark displacement at the apex, in pixels of a 256x256 crop
-  intensity: np.ndarray   # (T,) in [0, 1]
+  intensity: np.ndarray  # (T,) in [0, 1]
   onset: int
   apex: int
   offset: int
-  jitter: np.ndarray      # (T, 3): dx, dy (pixels at 256) and rotation (degrees)
+  jitter: np.ndarray  # (T, 3): dx, dy (pixels at 256) and rotation (degrees)
 
 
-def sample_motion(rng: np.random.Generator, label: str, num_frames: int,
-                  amplitude=(1.0, 4.0), jitter_px: float = 0.4, jitter_deg: float = 0.25) -> Motion:
+def sample_motion(
+  rng: np.random.Generator,
+  label: str,
+  num_frames: int,
+  amplitude=(1.0, 4.0),
+  jitter_px: float = 0.4,
+  jitter_deg: float = 0.25,
+) -> Motion:
   """A random motion of class `label`: onset after 1-3 still frames, apex at 35-55% of the
   movement, back to neutral at the offset (raised-cosine ramps), and low-frequency jitter."""
   if num_frames < 6:
@@ -113,30 +151,40 @@ def sample_motion(rng: np.random.Generator, label: str, num_frames: int,
     for _ in range(2):
       f, p, a = rng.uniform(0.3, 1.5), rng.uniform(0, 2 * np.pi), rng.uniform(-amp, amp) / 2
       jitter[:, c] += a * (np.sin(2 * np.pi * f * phase + p) - np.sin(p))  # zero at frame 0
-  return Motion(aus=aus, emotion=emotion, label=label,
-                amplitude_px256=float(rng.uniform(*amplitude)), intensity=intensity,
-                onset=onset, apex=apex, offset=offset, jitter=jitter)
+  return Motion(
+    aus=aus,
+    emotion=emotion,
+    label=label,
+    amplitude_px256=float(rng.uniform(*amplitude)),
+    intensity=intensity,
+    onset=onset,
+    apex=apex,
+    offset=offset,
+    jitter=jitter,
+  )
 
 
 def _border_anchors(size: int, per_side: int = 8) -> np.ndarray:
   s = np.linspace(0, size - 1, per_side)
   z, e = np.zeros_like(s), np.full_like(s, size - 1)
-  return np.concatenate([np.stack([s, z], 1), np.stack([s, e], 1),
-                         np.stack([z, s], 1), np.stack([e, s], 1)])
+  return np.concatenate(
+    [np.stack([s, z], 1), np.stack([s, e], 1), np.stack([z, s], 1), np.stack([e, s], 1)]
+  )
 
 
 class RbfField:
   """Gaussian RBF displacement field through given point displacements (see module doc)."""
 
-  def __init__(self, points: np.ndarray, displacements: np.ndarray, sigma: float,
-               reg: float = 1e-3):
+  def __init__(
+    self, points: np.ndarray, displacements: np.ndarray, sigma: float, reg: float = 1e-3
+  ):
     self.points, self.sigma = points.astype(np.float64), float(sigma)
     k = self._kernel(self.points)
     self.weights = np.linalg.solve(k + reg * np.eye(len(k)), displacements.astype(np.float64))
 
   def _kernel(self, x: np.ndarray) -> np.ndarray:
     d2 = ((x[:, None, :] - self.points[None, :, :]) ** 2).sum(-1)
-    return np.exp(-d2 / (2 * self.sigma ** 2))
+    return np.exp(-d2 / (2 * self.sigma**2))
 
   def __call__(self, x: np.ndarray) -> np.ndarray:
     return self._kernel(x.reshape(-1, 2)) @ self.weights
@@ -145,8 +193,8 @@ class RbfField:
     """(size, size, 2) field at every pixel. The Gaussian kernel is separable, so
     D(x, y) = sum_j gy_j(y) gx_j(x) w_j is two small matrix products per channel."""
     axis = np.arange(size, dtype=np.float64)
-    gx = np.exp(-(axis[None, :] - self.points[:, :1]) ** 2 / (2 * self.sigma ** 2))  # (N, S)
-    gy = np.exp(-(axis[None, :] - self.points[:, 1:]) ** 2 / (2 * self.sigma ** 2))
+    gx = np.exp(-((axis[None, :] - self.points[:, :1]) ** 2) / (2 * self.sigma**2))  # (N, S)
+    gy = np.exp(-((axis[None, :] - self.points[:, 1:]) ** 2) / (2 * self.sigma**2))
     return np.stack([(gy.T * self.weights[:, c]) @ gx for c in range(2)], axis=-1)
 
 
@@ -158,15 +206,19 @@ def _jitter_matrix(jitter_row: np.ndarray, center: np.ndarray, size: int) -> np.
   return m
 
 
-def render_clip(image: np.ndarray, landmarks: np.ndarray, motion: Motion,
-                sigma_frac: float = 0.045) -> tuple[list, np.ndarray]:
+def render_clip(
+  image: np.ndarray, landmarks: np.ndarray, motion: Motion, sigma_frac: float = 0.045
+) -> tuple[list, np.ndarray]:
   """Frames (uint8 (S,S,3) list) and landmarks ((T,68,2) float32 px) of `motion` on a square
   face crop `image` with its 68 `landmarks`."""
   size = image.shape[0]
   disp = pattern_displacement(motion.aus, landmarks) * motion.amplitude_px256 * size / 256.0
   anchors = _border_anchors(size)
-  field = RbfField(np.concatenate([landmarks, anchors]),
-                   np.concatenate([disp, np.zeros_like(anchors)]), sigma=sigma_frac * size)
+  field = RbfField(
+    np.concatenate([landmarks, anchors]),
+    np.concatenate([disp, np.zeros_like(anchors)]),
+    sigma=sigma_frac * size,
+  )
   unit = field.grid(size).astype(np.float32)
   ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
   center = landmarks.mean(0)
@@ -180,7 +232,15 @@ def render_clip(image: np.ndarray, landmarks: np.ndarray, motion: Motion,
     if a > 0:
       d = cv2.remap(unit, yx, yy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
       yx, yy = yx - a * d[..., 0], yy - a * d[..., 1]
-    frames.append(cv2.remap(image, yx.astype(np.float32), yy.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    frames.append(
+      cv2.remap(
+        image,
+        yx.astype(np.float32),
+        yy.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REFLECT,
+      )
+    )
     q = landmarks.astype(np.float64)
     for _ in range(4):  # q = p + a D(q), a contraction for smooth, small D
       q = landmarks + a * field(q)

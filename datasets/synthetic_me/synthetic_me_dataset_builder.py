@@ -32,18 +32,25 @@ RENDER_MIN = 256
 
 # (train clips, test clips, min frames, max frames) per variant.
 VARIANTS = {
-    "small": dict(num_train=6, num_test=3, min_frames=8, max_frames=10),
-    "demo": dict(num_train=48, num_test=12, min_frames=20, max_frames=40),
-    "full": dict(num_train=300, num_test=60, min_frames=20, max_frames=40),
+  "small": dict(num_train=6, num_test=3, min_frames=8, max_frames=10),
+  "demo": dict(num_train=48, num_test=12, min_frames=20, max_frames=40),
+  "full": dict(num_train=300, num_test=60, min_frames=20, max_frames=40),
 }
 
 
 SYNTHETIC_MARGIN = 0.35  # a looser crop than the corpora: the photos show more than a face
 
 
-def synthetic_config(variant: str = "demo", resolution: int = 64, grayscale: bool = False,
-                     margin: float = SYNTHETIC_MARGIN, seed: int = 0, train_identity: str = "grace_hopper",
-                     frame_format: str = "png", **overrides) -> B.ClipConfig:
+def synthetic_config(
+  variant: str = "demo",
+  resolution: int = 64,
+  grayscale: bool = False,
+  margin: float = SYNTHETIC_MARGIN,
+  seed: int = 0,
+  train_identity: str = "grace_hopper",
+  frame_format: str = "png",
+  **overrides,
+) -> B.ClipConfig:
   """A config; `overrides` replace num_train/num_test/min_frames/max_frames of the variant."""
   if variant not in VARIANTS:
     raise ValueError(f"synthetic_me variant must be one of {sorted(VARIANTS)}, got {variant!r}.")
@@ -51,14 +58,23 @@ def synthetic_config(variant: str = "demo", resolution: int = 64, grayscale: boo
     raise ValueError(f"train_identity must be one of {IDENTITIES}, got {train_identity!r}.")
   unknown = set(overrides) - set(VARIANTS[variant])
   if unknown:
-    raise ValueError(f"unknown synthetic_me options {sorted(unknown)}; "
-                     f"known: {sorted(VARIANTS[variant])}.")
+    raise ValueError(
+      f"unknown synthetic_me options {sorted(unknown)}; known: {sorted(VARIANTS[variant])}."
+    )
   opts = dict(VARIANTS[variant], **overrides, seed=seed, train_identity=train_identity)
   if not 6 <= opts["min_frames"] <= opts["max_frames"]:
-    raise ValueError(f"need 6 <= min_frames <= max_frames, got {opts['min_frames']}, "
-                     f"{opts['max_frames']}.")
-  cfg = B.make_config(variant, resolution, grayscale, margin,
-                      default_margin=SYNTHETIC_MARGIN, frame_format=frame_format, **opts)
+    raise ValueError(
+      f"need 6 <= min_frames <= max_frames, got {opts['min_frames']}, {opts['max_frames']}."
+    )
+  cfg = B.make_config(
+    variant,
+    resolution,
+    grayscale,
+    margin,
+    default_margin=SYNTHETIC_MARGIN,
+    frame_format=frame_format,
+    **opts,
+  )
   non_default = {k: v for k, v in overrides.items() if v != VARIANTS[variant][k]}
   if seed or train_identity != "grace_hopper" or non_default:
     extra = [f"s{seed}"] if seed else []
@@ -73,9 +89,11 @@ def identity_photo(name: str) -> np.ndarray:
   """uint8 RGB photo of an identity, read from the installed package that ships it."""
   if name == "astronaut":
     import skimage.data
+
     return np.ascontiguousarray(skimage.data.astronaut()[..., :3])
   if name == "grace_hopper":
     import matplotlib.cbook
+
     path = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
     return P.read_frame(str(path))
   raise ValueError(f"unknown identity {name!r}; known: {IDENTITIES}")
@@ -88,8 +106,9 @@ class SyntheticMe(B.ClipBuilder):
   CORPUS = "synthetic_me"
   GROUND_TRUTH = True
   DESCRIPTION = __doc__
-  BUILDER_CONFIGS = [synthetic_config(v, r) for v in ("small", "demo", "full")
-                     for r in B.RESOLUTIONS]
+  BUILDER_CONFIGS = [
+    synthetic_config(v, r) for v in ("small", "demo", "full") for r in B.RESOLUTIONS
+  ]
   DEFAULT_CONFIG_NAME = "demo_64"
 
   def _split_generators(self, dl_manager):
@@ -101,16 +120,27 @@ class SyntheticMe(B.ClipBuilder):
     train_id = o["train_identity"]
     held_out = [i for i in IDENTITIES if i != train_id][0]
     specs = {}
-    for split_index, (split, count) in enumerate((("train", o["num_train"]),
-                                                  ("test", o["num_test"]))):
+    for split_index, (split, count) in enumerate(
+      (("train", o["num_train"]), ("test", o["num_test"]))
+    ):
       clips = []
       for k in range(count):
         label = render.LABELS[k % len(render.LABELS)]
-        clips.append(P.ClipSpec(
-            clip_id=f"{split}_{k:04d}_{label}", subject=train_id, corpus=self.CORPUS,
-            emotion="", label=label, action_units="", frame_paths=[], frame_numbers=[],
-            fps=100.0, where=f"synthetic {split} #{k}",
-            extra=dict(seed=(o["seed"], split_index, k), held_out=held_out)))
+        clips.append(
+          P.ClipSpec(
+            clip_id=f"{split}_{k:04d}_{label}",
+            subject=train_id,
+            corpus=self.CORPUS,
+            emotion="",
+            label=label,
+            action_units="",
+            frame_paths=[],
+            frame_numbers=[],
+            fps=100.0,
+            where=f"synthetic {split} #{k}",
+            extra=dict(seed=(o["seed"], split_index, k), held_out=held_out),
+          )
+        )
       specs[split] = clips
     return specs
 
@@ -123,14 +153,17 @@ class SyntheticMe(B.ClipBuilder):
       photo = identity_photo(name)
       face = self.detector.detect(photo)
       if face is None:
-        raise RuntimeError(f"synthetic_me: dlib found no face in the {name} photo; the "
-                           "installed scikit-image/matplotlib sample data may be damaged.")
+        raise RuntimeError(
+          f"synthetic_me: dlib found no face in the {name} photo; the "
+          "installed scikit-image/matplotlib sample data may be damaged."
+        )
       crop = P.crop_region(photo, P.square_box(face.box, self.builder_config.margin))
       crop = P.resize(crop, size)
       face = self.detector.detect(crop)
       if face is None:
-        raise RuntimeError(f"synthetic_me: dlib lost the {name} face after cropping; use a "
-                           "smaller margin.")
+        raise RuntimeError(
+          f"synthetic_me: dlib lost the {name} face after cropping; use a smaller margin."
+        )
       out[name] = (crop, np.asarray(face.landmarks, np.float64))
     return out
 
@@ -159,27 +192,27 @@ class SyntheticMe(B.ClipBuilder):
     gt_frames, gt_lms = self._encode(*render.render_clip(truth_img, truth_lm, motion))
     aus = "+".join(f"AU{a}" for a in motion.aus)
     return {
-        "frames": frames,
-        "landmarks": lms,
-        "landmark_borrowed": np.zeros((num_frames,), np.bool_),
-        "frame_numbers": np.arange(num_frames, dtype=np.int32),
-        "crop_box": np.zeros((4,), np.float32),
-        "subject": spec.subject,
-        "clip_id": spec.clip_id,
-        "corpus": self.CORPUS,
-        "emotion": motion.emotion,
-        "label": spec.label,
-        "action_units": aus,
-        "au_multi_hot": F.au_multi_hot(aus),
-        "onset": motion.onset,
-        "apex": motion.apex,
-        "offset": motion.offset,
-        "apex_estimated": False,
-        "fps": spec.fps,
-        "identity": spec.subject,
-        "ground_truth_identity": spec.extra["held_out"],
-        "ground_truth_frames": gt_frames,
-        "ground_truth_landmarks": gt_lms,
+      "frames": frames,
+      "landmarks": lms,
+      "landmark_borrowed": np.zeros((num_frames,), np.bool_),
+      "frame_numbers": np.arange(num_frames, dtype=np.int32),
+      "crop_box": np.zeros((4,), np.float32),
+      "subject": spec.subject,
+      "clip_id": spec.clip_id,
+      "corpus": self.CORPUS,
+      "emotion": motion.emotion,
+      "label": spec.label,
+      "action_units": aus,
+      "au_multi_hot": F.au_multi_hot(aus),
+      "onset": motion.onset,
+      "apex": motion.apex,
+      "offset": motion.offset,
+      "apex_estimated": False,
+      "fps": spec.fps,
+      "identity": spec.subject,
+      "ground_truth_identity": spec.extra["held_out"],
+      "ground_truth_frames": gt_frames,
+      "ground_truth_landmarks": gt_lms,
     }
 
 

@@ -49,7 +49,7 @@ def _dot_image(points, size, sigma=1.2):
   ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
   img = np.zeros((size, size), np.float64)
   for x, y in points:
-    img += np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma ** 2))
+    img += np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * sigma**2))
   return img
 
 

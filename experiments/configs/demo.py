@@ -18,49 +18,55 @@ import ml_collections
 from me_fomm.model.config import model_config
 
 try:
-    from experiments.configs.base import base_config
+  from experiments.configs.base import base_config
 except ImportError:
-    from me_fomm_experiments.configs.base import base_config
+  from me_fomm_experiments.configs.base import base_config
 
 SIZE = 64
 
 
 def demo_model(variant: str = "seed") -> ml_collections.ConfigDict:
-    return model_config(
-        variant,
-        image_size=SIZE,
-        kp_detector=dict(block_expansion=8, max_features=64, num_blocks=3, scale_factor=0.5),
-        generator=dict(block_expansion=16, max_features=64, num_down_blocks=2,
-                       num_bottleneck_blocks=1,
-                       dense_motion=dict(block_expansion=16, max_features=64, num_blocks=3,
-                                         scale_factor=0.5, location_heatmaps=True),
-                       pixel_skip=True),
-        discriminator=dict(scales=[1], block_expansion=8, max_features=64, num_blocks=4))
+  return model_config(
+    variant,
+    image_size=SIZE,
+    kp_detector=dict(block_expansion=8, max_features=64, num_blocks=3, scale_factor=0.5),
+    generator=dict(
+      block_expansion=16,
+      max_features=64,
+      num_down_blocks=2,
+      num_bottleneck_blocks=1,
+      dense_motion=dict(
+        block_expansion=16, max_features=64, num_blocks=3, scale_factor=0.5, location_heatmaps=True
+      ),
+      pixel_skip=True,
+    ),
+    discriminator=dict(scales=[1], block_expansion=8, max_features=64, num_blocks=4),
+  )
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    variant = arg or "seed"
-    if variant not in ("seed", "fomm", "tip24"):
-        raise ValueError(f"demo.py:{variant}: choose seed, fomm or tip24")
-    c = base_config()
-    c.name = f"demo_{variant}"
-    c.model = demo_model(variant)
-    c.data.name = "synthetic_me"
-    c.data.image_size = SIZE
-    # Flips (landmarks mirrored), time flips and colour jitter: with one training face the flip is a second
-    # face layout, which the dense motion network needs to follow keypoints on an unseen face.
-    c.data.augment = True
-    c.batch_size = 8
-    c.num_epochs = 100
-    c.num_repeats = 1
-    c.total_steps = 400
-    c.optim.epoch_milestones = (60, 90)
-    c.loss.scales = (1, 0.5)
-    c.loss.perceptual = (10.0, 10.0, 0.0, 0.0, 0.0)
-    c.loss.generator_gan = 0.0
-    c.loss.landmark_flow = 30.0
-    c.log_every = 10
-    c.image_every = 100
-    c.checkpoint_every = 100
-    c.keep_checkpoints = 2
-    return c
+  variant = arg or "seed"
+  if variant not in ("seed", "fomm", "tip24"):
+    raise ValueError(f"demo.py:{variant}: choose seed, fomm or tip24")
+  c = base_config()
+  c.name = f"demo_{variant}"
+  c.model = demo_model(variant)
+  c.data.name = "synthetic_me"
+  c.data.image_size = SIZE
+  # Flips (landmarks mirrored), time flips and colour jitter: with one training face the flip is a second
+  # face layout, which the dense motion network needs to follow keypoints on an unseen face.
+  c.data.augment = True
+  c.batch_size = 8
+  c.num_epochs = 100
+  c.num_repeats = 1
+  c.total_steps = 400
+  c.optim.epoch_milestones = (60, 90)
+  c.loss.scales = (1, 0.5)
+  c.loss.perceptual = (10.0, 10.0, 0.0, 0.0, 0.0)
+  c.loss.generator_gan = 0.0
+  c.loss.landmark_flow = 30.0
+  c.log_every = 10
+  c.image_every = 100
+  c.checkpoint_every = 100
+  c.keep_checkpoints = 2
+  return c

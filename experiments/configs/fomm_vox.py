@@ -10,27 +10,27 @@ import ml_collections
 from me_fomm.model.config import model_config
 
 try:
-    from experiments.configs.base import base_config
-    from experiments.configs.seed import CORPORA
+  from experiments.configs.base import base_config
+  from experiments.configs.seed import CORPORA
 except ImportError:
-    from me_fomm_experiments.configs.base import base_config
-    from me_fomm_experiments.configs.seed import CORPORA
+  from me_fomm_experiments.configs.base import base_config
+  from me_fomm_experiments.configs.seed import CORPORA
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    corpus = arg or "megc"
-    if corpus not in CORPORA:
-        raise ValueError(f"fomm_vox.py:{corpus}: unknown corpus; choose one of {sorted(CORPORA)}")
-    c = base_config()
-    c.name = f"fomm_vox_{corpus}"
-    c.model = model_config("fomm")
-    c.data.name = CORPORA[corpus]
-    c.data.image_size = c.model.image_size
-    c.batch_size = 40
-    c.num_epochs = 100
-    c.num_repeats = 75
-    c.optim.epoch_milestones = (60, 90)
-    # vox-256.yaml keeps discriminator_gan 1 and feature_matching 10 x 4, but with generator_gan 0
-    # the original (and this port) runs neither the GAN losses nor the discriminator step.
-    c.loss.generator_gan = 0.0
-    return c
+  corpus = arg or "megc"
+  if corpus not in CORPORA:
+    raise ValueError(f"fomm_vox.py:{corpus}: unknown corpus; choose one of {sorted(CORPORA)}")
+  c = base_config()
+  c.name = f"fomm_vox_{corpus}"
+  c.model = model_config("fomm")
+  c.data.name = CORPORA[corpus]
+  c.data.image_size = c.model.image_size
+  c.batch_size = 40
+  c.num_epochs = 100
+  c.num_repeats = 75
+  c.optim.epoch_milestones = (60, 90)
+  # vox-256.yaml keeps discriminator_gan 1 and feature_matching 10 x 4, but with generator_gan 0
+  # the original (and this port) runs neither the GAN losses nor the discriminator step.
+  c.loss.generator_gan = 0.0
+  return c

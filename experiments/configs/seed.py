@@ -12,31 +12,31 @@ import ml_collections
 from me_fomm.model.config import model_config
 
 try:
-    from experiments.configs.base import base_config
+  from experiments.configs.base import base_config
 except ImportError:  # installed as me_fomm_experiments
-    from me_fomm_experiments.configs.base import base_config
+  from me_fomm_experiments.configs.base import base_config
 
 CORPORA = {"megc": "megc", "casme2": "casme2", "samm": "samm", "smic": "smic/hs"}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    corpus = arg or "megc"
-    if corpus not in CORPORA:
-        raise ValueError(f"seed.py:{corpus}: unknown corpus; choose one of {sorted(CORPORA)}")
-    c = base_config()
-    c.name = f"seed_{corpus}"
-    c.model = model_config("seed")
-    c.data.name = CORPORA[corpus]
-    c.data.image_size = c.model.image_size
-    c.batch_size = 9
-    c.num_epochs = 100
-    c.num_repeats = 50
-    c.optim.epoch_milestones = (60, 90)
-    c.loss.generator_gan = 1.0
-    c.loss.discriminator_gan = 1.0
-    c.loss.feature_matching = (10.0, 10.0, 10.0, 10.0)
-    c.loss.perceptual = (10.0, 10.0, 10.0, 10.0, 10.0)
-    c.loss.scales = (1, 0.5, 0.25, 0.125)
-    c.loss.equivariance_value = 10.0
-    c.loss.equivariance_jacobian = 10.0
-    return c
+  corpus = arg or "megc"
+  if corpus not in CORPORA:
+    raise ValueError(f"seed.py:{corpus}: unknown corpus; choose one of {sorted(CORPORA)}")
+  c = base_config()
+  c.name = f"seed_{corpus}"
+  c.model = model_config("seed")
+  c.data.name = CORPORA[corpus]
+  c.data.image_size = c.model.image_size
+  c.batch_size = 9
+  c.num_epochs = 100
+  c.num_repeats = 50
+  c.optim.epoch_milestones = (60, 90)
+  c.loss.generator_gan = 1.0
+  c.loss.discriminator_gan = 1.0
+  c.loss.feature_matching = (10.0, 10.0, 10.0, 10.0)
+  c.loss.perceptual = (10.0, 10.0, 10.0, 10.0, 10.0)
+  c.loss.scales = (1, 0.5, 0.25, 0.125)
+  c.loss.equivariance_value = 10.0
+  c.loss.equivariance_jacobian = 10.0
+  return c

@@ -9,13 +9,13 @@ import ml_collections
 from me_fomm.model.config import model_config
 
 try:
-    from experiments.configs import seed
+  from experiments.configs import seed
 except ImportError:
-    from me_fomm_experiments.configs import seed
+  from me_fomm_experiments.configs import seed
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    c = seed.get_config(arg)
-    c.name = c.name.replace("seed_", "tip24_")
-    c.model = model_config("tip24")
-    return c
+  c = seed.get_config(arg)
+  c.name = c.name.replace("seed_", "tip24_")
+  c.model = model_config("tip24")
+  return c

@@ -13,25 +13,39 @@ from __future__ import annotations
 
 import sys
 
-from absl import app
-from absl import flags
+from absl import app, flags
 
 _DATASET = flags.DEFINE_string(
-    "dataset", None, "casme2, samm, smic/hs, smic/vis, smic/nir, megc, custom, "
-    "synthetic_me[/small|/demo|/full], or a full config name such as smic/hs_64.")
+  "dataset",
+  None,
+  "casme2, samm, smic/hs, smic/vis, smic/nir, megc, custom, "
+  "synthetic_me[/small|/demo|/full], or a full config name such as smic/hs_64.",
+)
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "where the TFDS datasets are written.")
-_MANUAL_DIR = flags.DEFINE_string("manual_dir", None,
-                                  "folder holding the hand-downloaded corpus (not for synthetic_me).")
-_IMAGE_SIZE = flags.DEFINE_integer("image_size", None,
-                                   "output resolution (256, 128, 64); default: the config's.")
-_GRAYSCALE = flags.DEFINE_boolean("grayscale", None, "store frames as gray (decoded to 3 channels).")
+_MANUAL_DIR = flags.DEFINE_string(
+  "manual_dir", None, "folder holding the hand-downloaded corpus (not for synthetic_me)."
+)
+_IMAGE_SIZE = flags.DEFINE_integer(
+  "image_size", None, "output resolution (256, 128, 64); default: the config's."
+)
+_GRAYSCALE = flags.DEFINE_boolean(
+  "grayscale", None, "store frames as gray (decoded to 3 channels)."
+)
 _MARGIN = flags.DEFINE_float("margin", None, "crop margin, fraction of the face box per side.")
-_FRAME_FORMAT = flags.DEFINE_enum("frame_format", None, ["png", "jpeg"],
-                                  "frame encoding: png (lossless, default) or jpeg (quality 95, "
-                                  "~4x faster to decode).")
-_WORKERS = flags.DEFINE_integer("workers", 0, "processes preprocessing clips in parallel "
-                                "(0: in this process); e.g. the number of CPU cores.")
-_STRICT = flags.DEFINE_boolean("strict", False, "fail on the first bad clip instead of skipping it.")
+_FRAME_FORMAT = flags.DEFINE_enum(
+  "frame_format",
+  None,
+  ["png", "jpeg"],
+  "frame encoding: png (lossless, default) or jpeg (quality 95, ~4x faster to decode).",
+)
+_WORKERS = flags.DEFINE_integer(
+  "workers",
+  0,
+  "processes preprocessing clips in parallel (0: in this process); e.g. the number of CPU cores.",
+)
+_STRICT = flags.DEFINE_boolean(
+  "strict", False, "fail on the first bad clip instead of skipping it."
+)
 _OVERWRITE = flags.DEFINE_boolean("overwrite", False, "rebuild even if the dataset is built.")
 
 
@@ -47,9 +61,18 @@ def main(argv) -> None:
   tfds.disable_progress_bar()  # ours (per clip) is the one to show
   try:
     b, report, built_now = sources.prepare(
-        _DATASET.value, _DATA_DIR.value, _MANUAL_DIR.value, _IMAGE_SIZE.value, _GRAYSCALE.value,
-        _MARGIN.value, strict=_STRICT.value, progress=True, overwrite=_OVERWRITE.value,
-        frame_format=_FRAME_FORMAT.value, workers=_WORKERS.value)
+      _DATASET.value,
+      _DATA_DIR.value,
+      _MANUAL_DIR.value,
+      _IMAGE_SIZE.value,
+      _GRAYSCALE.value,
+      _MARGIN.value,
+      strict=_STRICT.value,
+      progress=True,
+      overwrite=_OVERWRITE.value,
+      frame_format=_FRAME_FORMAT.value,
+      workers=_WORKERS.value,
+    )
   except (FileNotFoundError, ValueError) as e:  # ClipError is a ValueError
     print(f"me-fomm prepare: {e}", file=sys.stderr)
     sys.exit(1)
@@ -60,9 +83,14 @@ def main(argv) -> None:
     print("no build report found.")
     return
   from me_fomm_datasets.common.builder import BuildReport
-  r = BuildReport(written=report["written"], skipped=[tuple(s) for s in report["skipped"]],
-                  frames=report["frames"], borrowed_frames=report["borrowed_frames"],
-                  notes=report.get("notes", []))
+
+  r = BuildReport(
+    written=report["written"],
+    skipped=[tuple(s) for s in report["skipped"]],
+    frames=report["frames"],
+    borrowed_frames=report["borrowed_frames"],
+    notes=report.get("notes", []),
+  )
   print(r.summary())
 
 

@@ -72,9 +72,12 @@ class ColourParams:
 
 def sample_colour(rng: np.random.Generator, cfg: AugmentConfig) -> ColourParams:
   u = lambda r: float(rng.uniform(max(0.0, 1 - r), 1 + r)) if r else 1.0
-  return ColourParams(brightness=u(cfg.brightness), contrast=u(cfg.contrast),
-                      saturation=u(cfg.saturation),
-                      hue=float(rng.uniform(-cfg.hue, cfg.hue)) if cfg.hue else 0.0)
+  return ColourParams(
+    brightness=u(cfg.brightness),
+    contrast=u(cfg.contrast),
+    saturation=u(cfg.saturation),
+    hue=float(rng.uniform(-cfg.hue, cfg.hue)) if cfg.hue else 0.0,
+  )
 
 
 def colour_matrix(p: ColourParams) -> np.ndarray:

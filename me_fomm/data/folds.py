@@ -30,8 +30,11 @@ def loso_folds(subjects: Sequence[str]) -> Iterator[Fold]:
   if len(distinct) < 2:
     raise ValueError(f"leave-one-subject-out needs at least 2 subjects, got {distinct}.")
   for held in distinct:
-    yield Fold(held, [i for i, s in enumerate(subjects) if s != held],
-               [i for i, s in enumerate(subjects) if s == held])
+    yield Fold(
+      held,
+      [i for i, s in enumerate(subjects) if s != held],
+      [i for i, s in enumerate(subjects) if s == held],
+    )
 
 
 def source_folds(source) -> Iterator[Fold]:

@@ -7,9 +7,9 @@ transferred onto the provided target faces.
 from __future__ import annotations
 
 GENERATION_SOURCES = {
-    "samm": ("007_7_1", "022_3_3", "018_3_1"),
-    "casme2": ("EP01_13", "EP01_01f", "EP19_06f"),
-    "smic": ("s20_sur_01", "s3_po_05", "s11_ne_02"),
+  "samm": ("007_7_1", "022_3_3", "018_3_1"),
+  "casme2": ("EP01_13", "EP01_01f", "EP19_06f"),
+  "smic": ("s20_sur_01", "s3_po_05", "s11_ne_02"),
 }
 
 
@@ -25,8 +25,9 @@ def find_generation_sources(source, corpus: str) -> dict[str, int]:
   more than one clip (CASME II reuses file names across subjects).
   """
   if corpus not in GENERATION_SOURCES:
-    raise ValueError(f"no MEGC generation sources for corpus {corpus!r}; known: "
-                     f"{sorted(GENERATION_SOURCES)}.")
+    raise ValueError(
+      f"no MEGC generation sources for corpus {corpus!r}; known: {sorted(GENERATION_SOURCES)}."
+    )
   wanted = set(GENERATION_SOURCES[corpus])
   found: dict[str, list] = {w: [] for w in wanted}
   for i in range(len(source)):
@@ -38,8 +39,10 @@ def find_generation_sources(source, corpus: str) -> dict[str, int]:
       found[name].append(i)
   missing = sorted(n for n, idx in found.items() if not idx)
   if missing:
-    raise KeyError(f"MEGC generation source clips {missing} of {corpus} are not in the "
-                   "dataset (were they skipped at build time? see build_report.json).")
+    raise KeyError(
+      f"MEGC generation source clips {missing} of {corpus} are not in the "
+      "dataset (were they skipped at build time? see build_report.json)."
+    )
   ambiguous = {n: idx for n, idx in found.items() if len(idx) > 1}
   if ambiguous:
     raise ValueError(f"MEGC source names match several clips: {ambiguous}.")

@@ -46,8 +46,10 @@ def _scale_landmarks(lm: np.ndarray, stored: int, size: int | None) -> np.ndarra
 def _check_clip(clip: dict) -> int:
   n = len(clip["frames"])
   if n < 1 or len(clip["landmarks"]) != n:
-    raise ValueError(f"clip {clip.get('clip_id', '?')}: {n} frames but "
-                     f"{len(clip['landmarks'])} landmark sets; rebuild the dataset.")
+    raise ValueError(
+      f"clip {clip.get('clip_id', '?')}: {n} frames but "
+      f"{len(clip['landmarks'])} landmark sets; rebuild the dataset."
+    )
   return n
 
 
@@ -60,7 +62,7 @@ class PairTransform:
 
   def __call__(self, clip: dict, rng: np.random.Generator) -> dict:
     n = _check_clip(clip)
-    i, j = (rng.choice(n, size=2, replace=False) if n > 1 else (0, 0))
+    i, j = rng.choice(n, size=2, replace=False) if n > 1 else (0, 0)
     cfg = self.augment
     if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
       i, j = j, i  # a reversed clip: the same two frames in the other order
@@ -69,21 +71,22 @@ class PairTransform:
     size = self.image_size or stored
     frames = np.stack([P.resize(f, size) for f in raw])
     lm_all = np.asarray(clip["landmarks"], np.float32)
-    lms = _scale_landmarks(np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]),
-                           stored, size)
+    lms = _scale_landmarks(
+      np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]), stored, size
+    )
     if cfg.flip_prob and rng.uniform() < cfg.flip_prob:
       frames, lms = A.hflip(frames, lms)
     if cfg.colour:
       frames = A.apply_colour_uint8(frames, A.sample_colour(rng, cfg))
     out = frames.astype(np.float32) * np.float32(1.0 / 255.0)
     return {
-        "source": out[0],
-        "driving": out[1],
-        "source_landmarks": lms[0],
-        "driving_landmarks": lms[1],
-        "onset_landmarks": lms[2],
-        "label": np.int32(clip["label"]),
-        "frame_indices": np.asarray([i, j], np.int32),
+      "source": out[0],
+      "driving": out[1],
+      "source_landmarks": lms[0],
+      "driving_landmarks": lms[1],
+      "onset_landmarks": lms[2],
+      "label": np.int32(clip["label"]),
+      "frame_indices": np.asarray([i, j], np.int32),
     }
 
 
@@ -133,13 +136,19 @@ class EpochOrder:
   order, so only a cache of all this host's clips saves reads after the first epoch.
   """
 
-  def __init__(self, source, indices, seed: int, num_epochs: int | None,
-               pairs_per_clip: int = 1, cache_clips: int = 1):
+  def __init__(
+    self,
+    source,
+    indices,
+    seed: int,
+    num_epochs: int | None,
+    pairs_per_clip: int = 1,
+    cache_clips: int = 1,
+  ):
     self._source, self._indices = source, list(indices)
     self._seed, self._k = int(seed), int(pairs_per_clip)
     self._n = len(self._indices)
-    self._len = (sys.maxsize if num_epochs is None
-                 else self._n * self._k * int(num_epochs))
+    self._len = sys.maxsize if num_epochs is None else self._n * self._k * int(num_epochs)
     self._perms: dict = {}
     self._cache_size = max(1, int(cache_clips))
     self._cache: collections.OrderedDict = collections.OrderedDict()
@@ -187,11 +196,14 @@ class EpochOrder:
 
 def _shard_indices(n: int, shard_index: int, shard_count: int) -> list:
   if shard_count < 1 or not 0 <= shard_index < shard_count:
-    raise ValueError(f"shard_index must be in [0, shard_count) and shard_count >= 1; got "
-                     f"shard_index={shard_index}, shard_count={shard_count}.")
+    raise ValueError(
+      f"shard_index must be in [0, shard_count) and shard_count >= 1; got "
+      f"shard_index={shard_index}, shard_count={shard_count}."
+    )
   if n < shard_count:
-    raise ValueError(f"{n} clips cannot be split over {shard_count} hosts; use fewer hosts "
-                     "or a larger dataset.")
+    raise ValueError(
+      f"{n} clips cannot be split over {shard_count} hosts; use fewer hosts or a larger dataset."
+    )
   return list(range(shard_index, n, shard_count))
 
 
@@ -212,16 +224,28 @@ def as_augment_config(augment) -> A.AugmentConfig:
     if unknown:
       raise ValueError(f"augment: unknown fields {sorted(unknown)}; known: {sorted(fields)}.")
     return A.AugmentConfig(**augment)
-  raise ValueError(f"augment must be a bool, an AugmentConfig or a dict of its fields, got "
-                   f"{type(augment).__name__}.")
+  raise ValueError(
+    f"augment must be a bool, an AugmentConfig or a dict of its fields, got "
+    f"{type(augment).__name__}."
+  )
 
 
-def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
-                shard_count: int = 1, augment: A.AugmentConfig | bool = True,
-                image_size: int | None = None, num_epochs: int | None = None,
-                drop_remainder: bool = True, worker_count: int = 0,
-                worker_buffer_size: int = 2, read_threads: int | None = None,
-                pairs_per_clip: int = 1, cache_clips: int = 1) -> PairLoader:
+def pair_loader(
+  source,
+  batch_size: int,
+  seed: int = 0,
+  shard_index: int = 0,
+  shard_count: int = 1,
+  augment: A.AugmentConfig | bool = True,
+  image_size: int | None = None,
+  num_epochs: int | None = None,
+  drop_remainder: bool = True,
+  worker_count: int = 0,
+  worker_buffer_size: int = 2,
+  read_threads: int | None = None,
+  pairs_per_clip: int = 1,
+  cache_clips: int = 1,
+) -> PairLoader:
   """Batches of {'source', 'driving': (B,S,S,3) float32 in [0,1]; 'source_landmarks',
   'driving_landmarks', 'onset_landmarks': (B,68,2) float32 px; 'label': (B,) int32;
   'frame_indices': (B,2) int32}.
@@ -255,31 +279,44 @@ def pair_loader(source, batch_size: int, seed: int = 0, shard_index: int = 0,
   indices = _shard_indices(n, shard_index, shard_count)
   per_host = len(indices) * pairs_per_clip
   if drop_remainder and num_epochs is not None and per_host * num_epochs < batch_size:
-    raise ValueError(f"{len(indices)} clips x {pairs_per_clip} pairs x {num_epochs} epochs "
-                     f"make no full batch of {batch_size}; lower batch_size or pass "
-                     "drop_remainder=False.")
+    raise ValueError(
+      f"{len(indices)} clips x {pairs_per_clip} pairs x {num_epochs} epochs "
+      f"make no full batch of {batch_size}; lower batch_size or pass "
+      "drop_remainder=False."
+    )
   if cache_clips < 1:
     raise ValueError(f"cache_clips must be >= 1, got {cache_clips}.")
-  ds = grain.MapDataset.source(EpochOrder(source, indices, seed, num_epochs, pairs_per_clip,
-                                          cache_clips))
+  ds = grain.MapDataset.source(
+    EpochOrder(source, indices, seed, num_epochs, pairs_per_clip, cache_clips)
+  )
   ds = ds.random_map(PairTransform(augment, image_size), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-  read = None if read_threads is None else grain.ReadOptions(
-      num_threads=read_threads, prefetch_buffer_size=0 if read_threads == 0 else 2 * batch_size)
+  read = (
+    None
+    if read_threads is None
+    else grain.ReadOptions(
+      num_threads=read_threads, prefetch_buffer_size=0 if read_threads == 0 else 2 * batch_size
+    )
+  )
   it_ds = ds.to_iter_dataset(read) if read is not None else ds.to_iter_dataset()
   if worker_count > 0:
     from absl import flags
+
     if not flags.FLAGS.is_parsed():
       # Grain's workers read its absl flags; outside an absl main (notebooks, plain scripts,
       # tests) they were never parsed, so take their defaults.
       flags.FLAGS.mark_as_parsed()
-    it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
-        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size))
+    it_ds = it_ds.mp_prefetch(
+      grain.MultiprocessingOptions(
+        num_workers=worker_count, per_worker_buffer_size=worker_buffer_size
+      )
+    )
   return PairLoader(it_ds, batch_size)
 
 
-def decode_clip(clip: dict, image_size: int | None = None, key: str = "frames",
-                landmarks_key: str = "landmarks") -> tuple[np.ndarray, np.ndarray]:
+def decode_clip(
+  clip: dict, image_size: int | None = None, key: str = "frames", landmarks_key: str = "landmarks"
+) -> tuple[np.ndarray, np.ndarray]:
   """((T,S,S,3) float32 [0,1], (T,68,2) float32 px) of a stored clip (or its ground truth)."""
   frames = np.stack([_decode(f, image_size) for f in clip[key]])
   stored = P.decode_png(clip[key][0]).shape[0]
@@ -287,9 +324,15 @@ def decode_clip(clip: dict, image_size: int | None = None, key: str = "frames",
   return frames.astype(np.float32) / np.float32(255.0), lms
 
 
-def clip_iterator(source, image_size: int | None = None, shard_index: int = 0,
-                  shard_count: int = 1, indices=None,
-                  augment: A.AugmentConfig | None = None, seed: int = 0) -> Iterator[dict]:
+def clip_iterator(
+  source,
+  image_size: int | None = None,
+  shard_index: int = 0,
+  shard_count: int = 1,
+  indices=None,
+  augment: A.AugmentConfig | None = None,
+  seed: int = 0,
+) -> Iterator[dict]:
   """Whole decoded clips in source order (this host's shard), for generation and evaluation.
 
   Yields the clip's metadata plus 'frames' (T,S,S,3) float32 in [0,1], 'landmarks'
@@ -304,8 +347,11 @@ def clip_iterator(source, image_size: int | None = None, shard_index: int = 0,
     clip = dict(source[k])
     _check_clip(clip)
     frames, lms = decode_clip(clip, image_size)
-    out = {key: v for key, v in clip.items()
-           if key not in ("frames", "landmarks", "ground_truth_frames", "ground_truth_landmarks")}
+    out = {
+      key: v
+      for key, v in clip.items()
+      if key not in ("frames", "landmarks", "ground_truth_frames", "ground_truth_landmarks")
+    }
     onset, offset = int(clip["onset"]), int(clip["offset"])
     if "ground_truth_frames" in clip:
       gt, gt_lms = decode_clip(clip, image_size, "ground_truth_frames", "ground_truth_landmarks")
@@ -327,9 +373,16 @@ def clip_iterator(source, image_size: int | None = None, shard_index: int = 0,
         frames = A.apply_colour(frames, p)
         if "ground_truth_frames" in clip:
           gt = A.apply_colour(gt, p)
-    out.update(frames=np.ascontiguousarray(frames), landmarks=np.ascontiguousarray(lms),
-               onset=onset, offset=offset, index=k)
+    out.update(
+      frames=np.ascontiguousarray(frames),
+      landmarks=np.ascontiguousarray(lms),
+      onset=onset,
+      offset=offset,
+      index=k,
+    )
     if "ground_truth_frames" in clip:
-      out.update(ground_truth_frames=np.ascontiguousarray(gt),
-                 ground_truth_landmarks=np.ascontiguousarray(gt_lms))
+      out.update(
+        ground_truth_frames=np.ascontiguousarray(gt),
+        ground_truth_landmarks=np.ascontiguousarray(gt_lms),
+      )
     yield out

@@ -23,40 +23,65 @@ LABELS = F.LABELS
 
 # name -> (module, class, default variant)
 BUILDERS = {
-    "casme2": ("me_fomm_datasets.casme2.casme2_dataset_builder", "Casme2", ""),
-    "samm": ("me_fomm_datasets.samm.samm_dataset_builder", "Samm", ""),
-    "smic": ("me_fomm_datasets.smic.smic_dataset_builder", "Smic", "hs"),
-    "megc": ("me_fomm_datasets.megc.megc_dataset_builder", "Megc", ""),
-    "synthetic_me": ("me_fomm_datasets.synthetic_me.synthetic_me_dataset_builder",
-                     "SyntheticMe", "demo"),
-    "custom": ("me_fomm_datasets.custom.custom_dataset_builder", "Custom", ""),
+  "casme2": ("me_fomm_datasets.casme2.casme2_dataset_builder", "Casme2", ""),
+  "samm": ("me_fomm_datasets.samm.samm_dataset_builder", "Samm", ""),
+  "smic": ("me_fomm_datasets.smic.smic_dataset_builder", "Smic", "hs"),
+  "megc": ("me_fomm_datasets.megc.megc_dataset_builder", "Megc", ""),
+  "synthetic_me": (
+    "me_fomm_datasets.synthetic_me.synthetic_me_dataset_builder",
+    "SyntheticMe",
+    "demo",
+  ),
+  "custom": ("me_fomm_datasets.custom.custom_dataset_builder", "Custom", ""),
 }
-_TEXT = ("subject", "clip_id", "corpus", "emotion", "action_units", "identity",
-         "ground_truth_identity")
+_TEXT = (
+  "subject",
+  "clip_id",
+  "corpus",
+  "emotion",
+  "action_units",
+  "identity",
+  "ground_truth_identity",
+)
 
 
 def builder_class(name: str):
   base = name.split("/")[0]
   if base not in BUILDERS:
-    raise ValueError(f"unknown dataset {name!r}; known: {sorted(BUILDERS)} "
-                     "(SMIC as smic/hs, smic/vis or smic/nir).")
+    raise ValueError(
+      f"unknown dataset {name!r}; known: {sorted(BUILDERS)} "
+      "(SMIC as smic/hs, smic/vis or smic/nir)."
+    )
   module, cls, _ = BUILDERS[base]
   return getattr(importlib.import_module(module), cls)
 
 
-def resolve_config(name: str, image_size: int | None = None, grayscale: bool | None = None,
-                   margin: float | None = None, frame_format: str | None = None):
+def resolve_config(
+  name: str,
+  image_size: int | None = None,
+  grayscale: bool | None = None,
+  margin: float | None = None,
+  frame_format: str | None = None,
+):
   """The builder config (a name in BUILDER_CONFIGS, or a new ClipConfig) for a dataset name."""
   base, _, rest = name.partition("/")
   cls = builder_class(base)
   known = {c.name: c for c in cls.BUILDER_CONFIGS}
   variants = {c.variant for c in cls.BUILDER_CONFIGS if c.variant}
   full_name = rest in known and rest not in variants  # e.g. 'hs_64', not the variant 'hs'
-  if (full_name and image_size is None and grayscale is None and margin is None
-      and frame_format is None):
+  if (
+    full_name
+    and image_size is None
+    and grayscale is None
+    and margin is None
+    and frame_format is None
+  ):
     return known[rest]
-  default = known[cls.DEFAULT_CONFIG_NAME] if getattr(cls, "DEFAULT_CONFIG_NAME", None) \
-      else cls.BUILDER_CONFIGS[0]
+  default = (
+    known[cls.DEFAULT_CONFIG_NAME]
+    if getattr(cls, "DEFAULT_CONFIG_NAME", None)
+    else cls.BUILDER_CONFIGS[0]
+  )
   variant = rest or BUILDERS[base][2]
   if full_name:  # a full config name plus overrides
     default, variant = known[rest], known[rest].variant
@@ -65,23 +90,32 @@ def resolve_config(name: str, image_size: int | None = None, grayscale: bool | N
   fmt = frame_format or default.frame_format
   if base == "synthetic_me":
     from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
+
     kw = {} if margin is None else {"margin": margin}
     cfg = S.synthetic_config(variant or "demo", res, gray, frame_format=fmt, **kw)
   else:
     valid = sorted(variants)
     if valid and variant not in valid:
-      raise ValueError(f"{base}: unknown config {rest!r}; variants: {valid}, configs: "
-                       f"{sorted(known)}.")
+      raise ValueError(
+        f"{base}: unknown config {rest!r}; variants: {valid}, configs: {sorted(known)}."
+      )
     if not valid and rest and not full_name:
       raise ValueError(f"{base}: unknown config {rest!r}; configs: {sorted(known)}.")
-    cfg = B.make_config(variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin,
-                        frame_format=fmt)
+    cfg = B.make_config(
+      variant, res, gray, B.DEFAULT_MARGIN if margin is None else margin, frame_format=fmt
+    )
   return known.get(cfg.name, cfg)
 
 
-def builder(name: str, data_dir: str, image_size: int | None = None,
-            grayscale: bool | None = None, margin: float | None = None,
-            frame_format: str | None = None, **kwargs: Any):
+def builder(
+  name: str,
+  data_dir: str,
+  image_size: int | None = None,
+  grayscale: bool | None = None,
+  margin: float | None = None,
+  frame_format: str | None = None,
+  **kwargs: Any,
+):
   """The TFDS builder of a dataset name (not built yet necessarily)."""
   cls = builder_class(name)
   config = resolve_config(name, image_size, grayscale, margin, frame_format)
@@ -130,28 +164,46 @@ class Subset:
     return self._source[self.indices[int(index)]]
 
 
-def load(name: str, data_dir: str, split: str = "train", image_size: int | None = None,
-         grayscale: bool | None = None, margin: float | None = None,
-         frame_format: str | None = None) -> ClipSource:
+def load(
+  name: str,
+  data_dir: str,
+  split: str = "train",
+  image_size: int | None = None,
+  grayscale: bool | None = None,
+  margin: float | None = None,
+  frame_format: str | None = None,
+) -> ClipSource:
   """A random-access source of the clips of a built dataset split."""
   b = builder(name, data_dir, image_size, grayscale, margin, frame_format)
   if not b.is_prepared():
     raise FileNotFoundError(
-        f"dataset {b.name}/{b.builder_config.name} is not built in {data_dir} (no "
-        f"{b.data_dir}). Build it first: me-fomm prepare --dataset={name} "
-        f"--data_dir={data_dir}" + (f" --image_size={image_size}" if image_size else "")
-        + ("" if b.name == "synthetic_me" else " --manual_dir=<the downloaded corpus>"))
+      f"dataset {b.name}/{b.builder_config.name} is not built in {data_dir} (no "
+      f"{b.data_dir}). Build it first: me-fomm prepare --dataset={name} "
+      f"--data_dir={data_dir}"
+      + (f" --image_size={image_size}" if image_size else "")
+      + ("" if b.name == "synthetic_me" else " --manual_dir=<the downloaded corpus>")
+    )
   splits = list(b.info.splits.keys())
   if split not in splits:
-    raise ValueError(f"dataset {b.name}/{b.builder_config.name} has splits {splits}, "
-                     f"not {split!r}.")
+    raise ValueError(
+      f"dataset {b.name}/{b.builder_config.name} has splits {splits}, not {split!r}."
+    )
   return ClipSource(b.as_data_source(split), f"{b.name}/{b.builder_config.name}", split)
 
 
-def prepare(name: str, data_dir: str, manual_dir: str | None = None,
-            image_size: int | None = None, grayscale: bool | None = None,
-            margin: float | None = None, strict: bool = False, progress: bool = False,
-            overwrite: bool = False, frame_format: str | None = None, workers: int = 0):
+def prepare(
+  name: str,
+  data_dir: str,
+  manual_dir: str | None = None,
+  image_size: int | None = None,
+  grayscale: bool | None = None,
+  margin: float | None = None,
+  strict: bool = False,
+  progress: bool = False,
+  overwrite: bool = False,
+  frame_format: str | None = None,
+  workers: int = 0,
+):
   """Builds a dataset (if not built yet, or again with `overwrite`).
 
   Returns (builder, report, built_now): report is the build's `build_report.json`
@@ -164,21 +216,42 @@ def prepare(name: str, data_dir: str, manual_dir: str | None = None,
 
   import tensorflow_datasets as tfds
 
-  b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
-              progress=progress, workers=workers)
+  b = builder(
+    name,
+    data_dir,
+    image_size,
+    grayscale,
+    margin,
+    frame_format,
+    strict=strict,
+    progress=progress,
+    workers=workers,
+  )
   if b.is_prepared() and overwrite:
     shutil.rmtree(os.fspath(b.data_dir))
-    b = builder(name, data_dir, image_size, grayscale, margin, frame_format, strict=strict,
-                progress=progress, workers=workers)
+    b = builder(
+      name,
+      data_dir,
+      image_size,
+      grayscale,
+      margin,
+      frame_format,
+      strict=strict,
+      progress=progress,
+      workers=workers,
+    )
   needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
   built_now = not b.is_prepared()
   if built_now:
     if needs_manual and not manual_dir:
-      raise ValueError(f"{b.name} needs the corpus downloaded by hand; pass its folder as "
-                       f"manual_dir (--manual_dir).\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise ValueError(
+        f"{b.name} needs the corpus downloaded by hand; pass its folder as "
+        f"manual_dir (--manual_dir).\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      )
     if needs_manual and not os.path.isdir(manual_dir):
-      raise FileNotFoundError(f"manual_dir {manual_dir} is not a folder.\n"
-                              f"{b.MANUAL_DOWNLOAD_INSTRUCTIONS}")
+      raise FileNotFoundError(
+        f"manual_dir {manual_dir} is not a folder.\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}"
+      )
     dl = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)) if manual_dir else None
     b.download_and_prepare(download_config=dl)
   return b, B.read_report(b), built_now

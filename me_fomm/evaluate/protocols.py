@@ -37,149 +37,192 @@ ROWS = (MODEL, BASELINE, GROUND_TRUTH)
 
 @dataclasses.dataclass
 class Case:
-    """One generation to score.
+  """One generation to score.
 
-    target: float32 (S, S, 3); target_landmarks: (68, 2) or None; driving: uint8 (T, S, S, 3) at the model's
-    size; driving_landmarks: (T, 68, 2) or None; reference: onset index; apex: driving apex or None;
-    ground_truth: uint8 (T, S, S, 3) or None; name/label for the report.
-    """
+  target: float32 (S, S, 3); target_landmarks: (68, 2) or None; driving: uint8 (T, S, S, 3) at the model's
+  size; driving_landmarks: (T, 68, 2) or None; reference: onset index; apex: driving apex or None;
+  ground_truth: uint8 (T, S, S, 3) or None; name/label for the report.
+  """
 
-    name: str
-    target: np.ndarray
-    target_landmarks: np.ndarray | None
-    driving: np.ndarray
-    driving_landmarks: np.ndarray | None
-    reference: int = 0
-    apex: int | None = None
-    label: str | None = None
-    target_name: str = ""
-    ground_truth: np.ndarray | None = None
-    fps: float = 25.0
+  name: str
+  target: np.ndarray
+  target_landmarks: np.ndarray | None
+  driving: np.ndarray
+  driving_landmarks: np.ndarray | None
+  reference: int = 0
+  apex: int | None = None
+  label: str | None = None
+  target_name: str = ""
+  ground_truth: np.ndarray | None = None
+  fps: float = 25.0
 
 
 @dataclasses.dataclass
 class Scored:
-    """Per-case results: metric values for the model and the baseline, plus the frames for the report."""
+  """Per-case results: metric values for the model and the baseline, plus the frames for the report."""
 
-    case: Case
-    generated: np.ndarray  # float32 (T, S, S, 3)
-    values: dict  # {MODEL: {metric: value}, BASELINE: {...}, GROUND_TRUTH (if any): {...}}
+  case: Case
+  generated: np.ndarray  # float32 (T, S, S, 3)
+  values: dict  # {MODEL: {metric: value}, BASELINE: {...}, GROUND_TRUTH (if any): {...}}
 
 
 def _baseline(case: Case) -> np.ndarray:
-    return np.repeat(np.asarray(case.target, np.float32)[None], len(case.driving), axis=0)
+  return np.repeat(np.asarray(case.target, np.float32)[None], len(case.driving), axis=0)
 
 
 def _frames01(x) -> np.ndarray:
-    x = np.asarray(x)
-    return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+  x = np.asarray(x)
+  return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
 
 
 def _lpips(a, b) -> float:
-    return float(np.mean(M.lpips_model()(a, b)))
+  return float(np.mean(M.lpips_model()(a, b)))
 
 
 def reconstruction_case(clip: Clip, driving: np.ndarray, landmarks: np.ndarray | None) -> Case:
-    """The first frame drives its own clip (FOMM's reconstruction protocol)."""
-    return Case(name=clip.name, target=_frames01(driving[0]),
-                target_landmarks=None if landmarks is None else landmarks[0], driving=driving,
-                driving_landmarks=landmarks, reference=0, apex=clip.apex, label=clip.label,
-                target_name=clip.name + "[0]", fps=clip.fps)
+  """The first frame drives its own clip (FOMM's reconstruction protocol)."""
+  return Case(
+    name=clip.name,
+    target=_frames01(driving[0]),
+    target_landmarks=None if landmarks is None else landmarks[0],
+    driving=driving,
+    driving_landmarks=landmarks,
+    reference=0,
+    apex=clip.apex,
+    label=clip.label,
+    target_name=clip.name + "[0]",
+    fps=clip.fps,
+  )
 
 
-def score_reconstruction(cases: Sequence[Case], generate: Callable[[Case], np.ndarray],
-                         analyzer: M.FaceAnalyzer) -> list[Scored]:
-    out = []
-    for case in cases:
-        real = _frames01(case.driving)
-        ref_track = analyzer.analyze(real, descriptors=True, track_reference=case.reference)
-        row = {}
-        for who, frames in ((MODEL, generate(case)), (BASELINE, _baseline(case))):
-            track = analyzer.analyze(frames, descriptors=True, box_from=ref_track, track_reference=case.reference)
-            row[who] = {
-                "l1": M.l1(frames, real),
-                "lpips": _lpips(frames, real),
-                "akd": M.akd(track.landmarks, ref_track.landmarks),
-                "mkr": M.mkr(track.landmarks, ref_track.landmarks),
-                "aed": M.aed(track.descriptors, ref_track.descriptors),
-            }
-            if who == MODEL:
-                generated = frames
-        out.append(Scored(case=case, generated=generated, values=row))
-    return out
+def score_reconstruction(
+  cases: Sequence[Case], generate: Callable[[Case], np.ndarray], analyzer: M.FaceAnalyzer
+) -> list[Scored]:
+  out = []
+  for case in cases:
+    real = _frames01(case.driving)
+    ref_track = analyzer.analyze(real, descriptors=True, track_reference=case.reference)
+    row = {}
+    for who, frames in ((MODEL, generate(case)), (BASELINE, _baseline(case))):
+      track = analyzer.analyze(
+        frames, descriptors=True, box_from=ref_track, track_reference=case.reference
+      )
+      row[who] = {
+        "l1": M.l1(frames, real),
+        "lpips": _lpips(frames, real),
+        "akd": M.akd(track.landmarks, ref_track.landmarks),
+        "mkr": M.mkr(track.landmarks, ref_track.landmarks),
+        "aed": M.aed(track.descriptors, ref_track.descriptors),
+      }
+      if who == MODEL:
+        generated = frames
+    out.append(Scored(case=case, generated=generated, values=row))
+  return out
 
 
-def score_cross_identity(cases: Sequence[Case], generate: Callable[[Case], np.ndarray],
-                         analyzer: M.FaceAnalyzer) -> list[Scored]:
-    """Identity (AED to the target), motion fidelity, and, where the case has it, ground-truth metrics (plus
-    the ground truth's own row: identity and motion fidelity of the true frames)."""
-    out = []
-    for case in cases:
-        target_desc = analyzer.descriptor(case.target)
-        if case.driving_landmarks is not None:
-            drv_landmarks = np.asarray(case.driving_landmarks, np.float64)
-        else:
-            drv_landmarks = analyzer.analyze(_frames01(case.driving), descriptors=False,
-                                             track_reference=case.reference).landmarks
-        gt = None if case.ground_truth is None else _frames01(case.ground_truth)
-        gt_track = None if gt is None else analyzer.analyze(gt, descriptors=True, track_reference=case.reference)
-        row = {}
-        generated = generate(case)
-        rows = [(MODEL, generated), (BASELINE, _baseline(case))] + ([(GROUND_TRUTH, gt)] if gt is not None else [])
-        for who, frames in rows:
-            track = gt_track if who == GROUND_TRUTH else analyzer.analyze(
-                frames, descriptors=True, track_reference=case.reference)
-            values = {"aed_to_target": M.aed(track.descriptors, target_desc)}
-            try:
-                mf = motion_fidelity_from_landmarks(drv_landmarks, track.landmarks, apex=case.apex,
-                                                    reference=case.reference)
-                values.update(motion_correlation=mf.correlation, apex_ratio=mf.apex_ratio,
-                              apex_magnitude=mf.generated_apex_magnitude,
-                              driving_apex_magnitude=mf.driving_apex_magnitude)
-            except ValueError as e:  # no face in a reference frame: the clip cannot be scored on motion
-                log.warning("%s: motion fidelity not computed (%s)", case.name, e)
-                values.update(motion_correlation=float("nan"), apex_ratio=float("nan"),
-                              apex_magnitude=float("nan"), driving_apex_magnitude=float("nan"))
-            if gt is not None and who != GROUND_TRUTH:
-                values.update(gt_l1=M.l1(frames, gt), gt_lpips=_lpips(frames, gt),
-                              gt_akd=M.akd(track.landmarks, gt_track.landmarks),
-                              gt_akd_aligned=M.akd_onset_aligned(track.landmarks, gt_track.landmarks,
-                                                                 case.reference))
-            row[who] = values
-        out.append(Scored(case=case, generated=generated, values=row))
-    return out
+def score_cross_identity(
+  cases: Sequence[Case], generate: Callable[[Case], np.ndarray], analyzer: M.FaceAnalyzer
+) -> list[Scored]:
+  """Identity (AED to the target), motion fidelity, and, where the case has it, ground-truth metrics (plus
+  the ground truth's own row: identity and motion fidelity of the true frames)."""
+  out = []
+  for case in cases:
+    target_desc = analyzer.descriptor(case.target)
+    if case.driving_landmarks is not None:
+      drv_landmarks = np.asarray(case.driving_landmarks, np.float64)
+    else:
+      drv_landmarks = analyzer.analyze(
+        _frames01(case.driving), descriptors=False, track_reference=case.reference
+      ).landmarks
+    gt = None if case.ground_truth is None else _frames01(case.ground_truth)
+    gt_track = (
+      None if gt is None else analyzer.analyze(gt, descriptors=True, track_reference=case.reference)
+    )
+    row = {}
+    generated = generate(case)
+    rows = [(MODEL, generated), (BASELINE, _baseline(case))] + (
+      [(GROUND_TRUTH, gt)] if gt is not None else []
+    )
+    for who, frames in rows:
+      track = (
+        gt_track
+        if who == GROUND_TRUTH
+        else analyzer.analyze(frames, descriptors=True, track_reference=case.reference)
+      )
+      values = {"aed_to_target": M.aed(track.descriptors, target_desc)}
+      try:
+        mf = motion_fidelity_from_landmarks(
+          drv_landmarks, track.landmarks, apex=case.apex, reference=case.reference
+        )
+        values.update(
+          motion_correlation=mf.correlation,
+          apex_ratio=mf.apex_ratio,
+          apex_magnitude=mf.generated_apex_magnitude,
+          driving_apex_magnitude=mf.driving_apex_magnitude,
+        )
+      except ValueError as e:  # no face in a reference frame: the clip cannot be scored on motion
+        log.warning("%s: motion fidelity not computed (%s)", case.name, e)
+        values.update(
+          motion_correlation=float("nan"),
+          apex_ratio=float("nan"),
+          apex_magnitude=float("nan"),
+          driving_apex_magnitude=float("nan"),
+        )
+      if gt is not None and who != GROUND_TRUTH:
+        values.update(
+          gt_l1=M.l1(frames, gt),
+          gt_lpips=_lpips(frames, gt),
+          gt_akd=M.akd(track.landmarks, gt_track.landmarks),
+          gt_akd_aligned=M.akd_onset_aligned(track.landmarks, gt_track.landmarks, case.reference),
+        )
+      row[who] = values
+    out.append(Scored(case=case, generated=generated, values=row))
+  return out
 
 
 def summarize(scored: Sequence[Scored]) -> dict:
-    """Mean of each metric over cases (NaN entries skipped) per row (model, baseline, ground truth where
-    cases have one), plus counts."""
-    summary = {}
-    for who in ROWS:
-        if not any(who in s.values for s in scored):
-            continue
-        keys = sorted({k for s in scored for k in s.values.get(who, {})})
-        summary[who] = {k: M.mean_finite([s.values.get(who, {}).get(k, np.nan) for s in scored]) for k in keys}
-        summary[who]["scored_cases"] = {
-            k: int(sum(np.isfinite(s.values.get(who, {}).get(k, np.nan)) for s in scored)) for k in keys}
-    summary["cases"] = len(scored)
-    return summary
+  """Mean of each metric over cases (NaN entries skipped) per row (model, baseline, ground truth where
+  cases have one), plus counts."""
+  summary = {}
+  for who in ROWS:
+    if not any(who in s.values for s in scored):
+      continue
+    keys = sorted({k for s in scored for k in s.values.get(who, {})})
+    summary[who] = {
+      k: M.mean_finite([s.values.get(who, {}).get(k, np.nan) for s in scored]) for k in keys
+    }
+    summary[who]["scored_cases"] = {
+      k: int(sum(np.isfinite(s.values.get(who, {}).get(k, np.nan)) for s in scored)) for k in keys
+    }
+  summary["cases"] = len(scored)
+  return summary
 
 
 # Which way is better, for the report and the demo's verdict.
-LOWER_IS_BETTER = {"l1", "lpips", "akd", "mkr", "aed", "aed_to_target", "gt_l1", "gt_lpips", "gt_akd",
-                   "gt_akd_aligned"}
+LOWER_IS_BETTER = {
+  "l1",
+  "lpips",
+  "akd",
+  "mkr",
+  "aed",
+  "aed_to_target",
+  "gt_l1",
+  "gt_lpips",
+  "gt_akd",
+  "gt_akd_aligned",
+}
 HIGHER_IS_BETTER = {"motion_correlation"}
 CLOSER_TO_ONE = {"apex_ratio"}
 
 
 def better(metric: str, model: float, baseline: float) -> bool | None:
-    """Is the model's value better than the baseline's? None when either is NaN or the metric has no order."""
-    if not (np.isfinite(model) and np.isfinite(baseline)):
-        return None
-    if metric in LOWER_IS_BETTER:
-        return model < baseline
-    if metric in HIGHER_IS_BETTER:
-        return model > baseline
-    if metric in CLOSER_TO_ONE:
-        return abs(model - 1.0) < abs(baseline - 1.0)
+  """Is the model's value better than the baseline's? None when either is NaN or the metric has no order."""
+  if not (np.isfinite(model) and np.isfinite(baseline)):
     return None
+  if metric in LOWER_IS_BETTER:
+    return model < baseline
+  if metric in HIGHER_IS_BETTER:
+    return model > baseline
+  if metric in CLOSER_TO_ONE:
+    return abs(model - 1.0) < abs(baseline - 1.0)
+  return None

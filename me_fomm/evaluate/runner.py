@@ -28,143 +28,206 @@ log = logging.getLogger(__name__)
 
 
 def select_clips(source, per_class: int | None = None, max_clips: int | None = None) -> list[Clip]:
-    """Decodes clips of a source: at most `per_class` of each class (in source order), `max_clips` in all."""
-    clips, counts = [], {}
-    for i in range(len(source)):
-        if max_clips is not None and len(clips) >= max_clips:
-            break
-        record = source[i]
-        clip = clip_from_record(record)
-        if per_class is not None:
-            if counts.get(clip.label, 0) >= per_class:
-                continue
-            counts[clip.label] = counts.get(clip.label, 0) + 1
-        clips.append(clip)
-    if not clips:
-        raise ValueError(f"no clips selected from {source!r} (empty split?)")
-    return clips
+  """Decodes clips of a source: at most `per_class` of each class (in source order), `max_clips` in all."""
+  clips, counts = [], {}
+  for i in range(len(source)):
+    if max_clips is not None and len(clips) >= max_clips:
+      break
+    record = source[i]
+    clip = clip_from_record(record)
+    if per_class is not None:
+      if counts.get(clip.label, 0) >= per_class:
+        continue
+      counts[clip.label] = counts.get(clip.label, 0) + 1
+    clips.append(clip)
+  if not clips:
+    raise ValueError(f"no clips selected from {source!r} (empty split?)")
+  return clips
 
 
 def _rescale(landmarks, src: int, dst: int):
-    from me_fomm_datasets.common import preprocess
+  from me_fomm_datasets.common import preprocess
 
-    if landmarks is None or src == dst:
-        return None if landmarks is None else np.asarray(landmarks, np.float32)
-    return preprocess.rescale_points(np.asarray(landmarks, np.float32), src, dst)
+  if landmarks is None or src == dst:
+    return None if landmarks is None else np.asarray(landmarks, np.float32)
+  return preprocess.rescale_points(np.asarray(landmarks, np.float32), src, dst)
 
 
-def build_cases(clips: Sequence[Clip], model_config, targets: Sequence[tuple[str, Target]] | None = None,
-                detector=None) -> tuple[list[P.Case], list[P.Case]]:
-    """(reconstruction cases, cross-identity cases) at the model's resolution (see the module doc)."""
-    size = int(model_config.image_size)
-    prepared = []
-    for clip in clips:
-        drv, lms = pipeline.prepare_driving(clip, model_config, crop=False, detector=detector,
-                                            need_landmarks=False)
-        prepared.append((clip, drv, lms))
-    recon = [P.reconstruction_case(clip, drv, lms) for clip, drv, lms in prepared]
-    cross = []
-    for i, (clip, drv, lms) in enumerate(prepared):
-        common = dict(driving=drv, driving_landmarks=lms, reference=clip.onset, apex=clip.apex, label=clip.label,
-                      fps=clip.fps)
-        if clip.ground_truth is not None:
-            gt = resize_frames(clip.ground_truth, size)
-            gt_lms = _rescale(clip.ground_truth_landmarks, clip.ground_truth.shape[1], size)
-            cross.append(P.Case(name=clip.name, target=gt[clip.onset].astype(np.float32) / 255.0,
-                                target_landmarks=None if gt_lms is None else gt_lms[clip.onset],
-                                target_name="held-out identity", ground_truth=gt, **common))
-        elif targets:
-            for tname, tgt in targets:
-                cross.append(P.Case(name=f"{tname}_{clip.name}", target=tgt.image, target_landmarks=tgt.landmarks,
-                                    target_name=tname, **common))
-        else:
-            subject = clip.subject or clip.name
-            others = [p for p in prepared[i + 1:] + prepared[:i] if (p[0].subject or p[0].name) != subject]
-            if not others:
-                continue
-            oclip, odrv, olms = others[0]
-            cross.append(P.Case(name=f"{oclip.name}_{clip.name}",
-                                target=odrv[oclip.onset].astype(np.float32) / 255.0,
-                                target_landmarks=None if olms is None else olms[oclip.onset],
-                                target_name=oclip.name, **common))
-    return recon, cross
+def build_cases(
+  clips: Sequence[Clip],
+  model_config,
+  targets: Sequence[tuple[str, Target]] | None = None,
+  detector=None,
+) -> tuple[list[P.Case], list[P.Case]]:
+  """(reconstruction cases, cross-identity cases) at the model's resolution (see the module doc)."""
+  size = int(model_config.image_size)
+  prepared = []
+  for clip in clips:
+    drv, lms = pipeline.prepare_driving(
+      clip, model_config, crop=False, detector=detector, need_landmarks=False
+    )
+    prepared.append((clip, drv, lms))
+  recon = [P.reconstruction_case(clip, drv, lms) for clip, drv, lms in prepared]
+  cross = []
+  for i, (clip, drv, lms) in enumerate(prepared):
+    common = dict(
+      driving=drv,
+      driving_landmarks=lms,
+      reference=clip.onset,
+      apex=clip.apex,
+      label=clip.label,
+      fps=clip.fps,
+    )
+    if clip.ground_truth is not None:
+      gt = resize_frames(clip.ground_truth, size)
+      gt_lms = _rescale(clip.ground_truth_landmarks, clip.ground_truth.shape[1], size)
+      cross.append(
+        P.Case(
+          name=clip.name,
+          target=gt[clip.onset].astype(np.float32) / 255.0,
+          target_landmarks=None if gt_lms is None else gt_lms[clip.onset],
+          target_name="held-out identity",
+          ground_truth=gt,
+          **common,
+        )
+      )
+    elif targets:
+      for tname, tgt in targets:
+        cross.append(
+          P.Case(
+            name=f"{tname}_{clip.name}",
+            target=tgt.image,
+            target_landmarks=tgt.landmarks,
+            target_name=tname,
+            **common,
+          )
+        )
+    else:
+      subject = clip.subject or clip.name
+      others = [
+        p for p in prepared[i + 1 :] + prepared[:i] if (p[0].subject or p[0].name) != subject
+      ]
+      if not others:
+        continue
+      oclip, odrv, olms = others[0]
+      cross.append(
+        P.Case(
+          name=f"{oclip.name}_{clip.name}",
+          target=odrv[oclip.onset].astype(np.float32) / 255.0,
+          target_landmarks=None if olms is None else olms[oclip.onset],
+          target_name=oclip.name,
+          **common,
+        )
+      )
+  return recon, cross
 
 
 def make_generate_fn(animator, progress: bool = True):
-    def generate(case: P.Case) -> np.ndarray:
-        return animator.run(case.target, case.driving, target_landmarks=case.target_landmarks,
-                            driving_landmarks=case.driving_landmarks, reference=case.reference,
-                            progress=f"generating {case.name}" if progress else False).prediction
-    return generate
+  def generate(case: P.Case) -> np.ndarray:
+    return animator.run(
+      case.target,
+      case.driving,
+      target_landmarks=case.target_landmarks,
+      driving_landmarks=case.driving_landmarks,
+      reference=case.reference,
+      progress=f"generating {case.name}" if progress else False,
+    ).prediction
+
+  return generate
 
 
-def make_personalized_generate_fn(model: pipeline.LoadedModel, config, batch_size: int = 32,
-                                  progress: bool = True):
-    """Like `make_generate_fn`, but the generator is first fine-tuned on each new target photo alone
-    (`me_fomm.generate.personalize`, test-time personalisation); one fine-tuning per target identity."""
-    import hashlib
+def make_personalized_generate_fn(
+  model: pipeline.LoadedModel, config, batch_size: int = 32, progress: bool = True
+):
+  """Like `make_generate_fn`, but the generator is first fine-tuned on each new target photo alone
+  (`me_fomm.generate.personalize`, test-time personalisation); one fine-tuning per target identity."""
+  import hashlib
 
-    from me_fomm.generate.animate import Animator
-    from me_fomm.generate.personalize import Personalizer
+  from me_fomm.generate.animate import Animator
+  from me_fomm.generate.personalize import Personalizer
 
-    pz = Personalizer(model.models, model.config, config)
-    cache = {}
+  pz = Personalizer(model.models, model.config, config)
+  cache = {}
 
-    def generate(case: P.Case) -> np.ndarray:
-        # One fine-tuning per target identity (cases of one target photo set share `target_name`).
-        key = case.target_name or hashlib.sha1(np.ascontiguousarray(case.target).tobytes()).hexdigest()
-        if key not in cache:
-            t0 = time.time()
-            v = pz.run(model.variables, case.target, case.target_landmarks)
-            log.info("personalised the generator on target %s (%d steps, %.0f s)", case.target_name or case.name,
-                     pz.cfg.steps, time.time() - t0)
-            cache.clear()
-            cache[key] = Animator(model.models, v, model.config, batch_size=batch_size)
-        return make_generate_fn(cache[key], progress)(case)
-    return generate
+  def generate(case: P.Case) -> np.ndarray:
+    # One fine-tuning per target identity (cases of one target photo set share `target_name`).
+    key = case.target_name or hashlib.sha1(np.ascontiguousarray(case.target).tobytes()).hexdigest()
+    if key not in cache:
+      t0 = time.time()
+      v = pz.run(model.variables, case.target, case.target_landmarks)
+      log.info(
+        "personalised the generator on target %s (%d steps, %.0f s)",
+        case.target_name or case.name,
+        pz.cfg.steps,
+        time.time() - t0,
+      )
+      cache.clear()
+      cache[key] = Animator(model.models, v, model.config, batch_size=batch_size)
+    return make_generate_fn(cache[key], progress)(case)
+
+  return generate
 
 
-def evaluate(model: pipeline.LoadedModel, clips: Sequence[Clip], out_dir: str,
-             targets: Sequence[tuple[str, Target]] | None = None, protocols=("reconstruction", "cross_identity"),
-             batch_size: int = 32, meta: dict | None = None, analyzer: M.FaceAnalyzer | None = None,
-             progress: bool = True, verdicts_fn=None, personalize=None) -> dict:
-    """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
+def evaluate(
+  model: pipeline.LoadedModel,
+  clips: Sequence[Clip],
+  out_dir: str,
+  targets: Sequence[tuple[str, Target]] | None = None,
+  protocols=("reconstruction", "cross_identity"),
+  batch_size: int = 32,
+  meta: dict | None = None,
+  analyzer: M.FaceAnalyzer | None = None,
+  progress: bool = True,
+  verdicts_fn=None,
+  personalize=None,
+) -> dict:
+  """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
 
-    `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
-    after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
+  `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
+  after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
 
-    `verdicts_fn(summaries) -> {name: {'passed': bool, 'text': str}}` adds statements to the report (demo).
-    Returns {'summaries': {protocol: summary}, 'verdicts': ..., 'paths': {...}}.
-    """
-    unknown = set(protocols) - {"reconstruction", "cross_identity"}
-    if unknown:
-        raise ValueError(f"unknown protocols {sorted(unknown)}; choose from reconstruction, cross_identity")
-    if analyzer is None:
-        from me_fomm.prior.landmarks import LandmarkDetector
+  `verdicts_fn(summaries) -> {name: {'passed': bool, 'text': str}}` adds statements to the report (demo).
+  Returns {'summaries': {protocol: summary}, 'verdicts': ..., 'paths': {...}}.
+  """
+  unknown = set(protocols) - {"reconstruction", "cross_identity"}
+  if unknown:
+    raise ValueError(
+      f"unknown protocols {sorted(unknown)}; choose from reconstruction, cross_identity"
+    )
+  if analyzer is None:
+    from me_fomm.prior.landmarks import LandmarkDetector
 
-        # The frames are upscaled to >= 256 px before detection, where faces are >= 100 px: no upsampling.
-        analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0))
-    animator = pipeline.make_animator(model, batch_size=batch_size)
-    gen = make_generate_fn(animator, progress)
-    gen_cross = (make_personalized_generate_fn(model, personalize, batch_size, progress) if personalize
-                 else gen)
-    recon, cross = build_cases(clips, model.config, targets)
-    results, timings = {}, {}
-    for name, cases, fn in (("reconstruction", recon, P.score_reconstruction),
-                            ("cross_identity", cross, P.score_cross_identity)):
-        if name not in protocols or not cases:
-            continue
-        gen = gen_cross if name == "cross_identity" else make_generate_fn(animator, progress)
-        t0 = time.time()
-        log.info("evaluate: %s on %d clips", name, len(cases))
-        results[name] = fn(cases, gen, analyzer)
-        timings[f"{name}_seconds"] = round(time.time() - t0, 1)
-    summaries = {k: P.summarize(v) for k, v in results.items()}
-    verdicts = verdicts_fn(summaries) if verdicts_fn else None
-    meta = dict(meta or {})
-    if personalize:
-        meta["personalize_steps"] = int(personalize.steps)
-    meta.update(checkpoint=model.checkpoint, variant=model.config.variant, image_size=int(model.config.image_size),
-                clips=len(clips), **timings)
-    paths = report_lib.write_report(out_dir, results, meta=meta, verdicts=verdicts)
-    return {"summaries": summaries, "verdicts": verdicts, "paths": paths, "results": results}
+    # The frames are upscaled to >= 256 px before detection, where faces are >= 100 px: no upsampling.
+    analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0))
+  animator = pipeline.make_animator(model, batch_size=batch_size)
+  gen = make_generate_fn(animator, progress)
+  gen_cross = (
+    make_personalized_generate_fn(model, personalize, batch_size, progress) if personalize else gen
+  )
+  recon, cross = build_cases(clips, model.config, targets)
+  results, timings = {}, {}
+  for name, cases, fn in (
+    ("reconstruction", recon, P.score_reconstruction),
+    ("cross_identity", cross, P.score_cross_identity),
+  ):
+    if name not in protocols or not cases:
+      continue
+    gen = gen_cross if name == "cross_identity" else make_generate_fn(animator, progress)
+    t0 = time.time()
+    log.info("evaluate: %s on %d clips", name, len(cases))
+    results[name] = fn(cases, gen, analyzer)
+    timings[f"{name}_seconds"] = round(time.time() - t0, 1)
+  summaries = {k: P.summarize(v) for k, v in results.items()}
+  verdicts = verdicts_fn(summaries) if verdicts_fn else None
+  meta = dict(meta or {})
+  if personalize:
+    meta["personalize_steps"] = int(personalize.steps)
+  meta.update(
+    checkpoint=model.checkpoint,
+    variant=model.config.variant,
+    image_size=int(model.config.image_size),
+    clips=len(clips),
+    **timings,
+  )
+  paths = report_lib.write_report(out_dir, results, meta=meta, verdicts=verdicts)
+  return {"summaries": summaries, "verdicts": verdicts, "paths": paths, "results": results}

@@ -31,185 +31,264 @@ import numpy as np
 
 
 def _next_pow2(n: int) -> int:
-    return 1 << max(0, int(n - 1).bit_length())
+  return 1 << max(0, int(n - 1).bit_length())
 
 
 @dataclasses.dataclass
 class Animation:
-    """Everything one animation produced, NumPy on the host.
+  """Everything one animation produced, NumPy on the host.
 
-    prediction: float32 (T, H, W, 3) in [0, 1]; kp_source: (K, 2); kp_driving, kp_norm: (T, K, 2)
-    (normalised [-1, 1]; kp_norm are the keypoints the generator was driven with).
-    """
+  prediction: float32 (T, H, W, 3) in [0, 1]; kp_source: (K, 2); kp_driving, kp_norm: (T, K, 2)
+  (normalised [-1, 1]; kp_norm are the keypoints the generator was driven with).
+  """
 
-    prediction: np.ndarray
-    kp_source: np.ndarray
-    kp_driving: np.ndarray
-    kp_norm: np.ndarray
+  prediction: np.ndarray
+  kp_source: np.ndarray
+  kp_driving: np.ndarray
+  kp_norm: np.ndarray
 
 
 def au_prior_values(landmarks_px, image_size: int) -> np.ndarray:
-    """dlib landmarks (..., 68, 2) px -> AU keypoint prior values (..., 18, 2) in [-1, 1] (seed scaling)."""
-    from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
+  """dlib landmarks (..., 68, 2) px -> AU keypoint prior values (..., 18, 2) in [-1, 1] (seed scaling)."""
+  from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
 
-    return np.asarray(au_px_to_value(landmarks_to_au(np.asarray(landmarks_px, np.float32)), image_size),
-                      np.float32)
+  return np.asarray(
+    au_px_to_value(landmarks_to_au(np.asarray(landmarks_px, np.float32)), image_size), np.float32
+  )
 
 
 class Animator:
-    """Holds the compiled keypoint and frame programs for one model and one set of transfer flags.
+  """Holds the compiled keypoint and frame programs for one model and one set of transfer flags.
+
+  Args:
+    models: `me_fomm.model.build_models(cfg)`.
+    variables: their variables (`kp_detector`, `generator`; the discriminator is not used).
+    model_config: the model config (kp_mode, prior_frames, image_size).
+    relative: relative motion transfer (default, FOMM demo `--relative`); False = absolute keypoints.
+    adapt_scale: scale the relative movement by the ratio of the keypoint convex-hull areas.
+    magnify: motion magnification alpha (1 = as driven); see `normalize_kp`.
+    batch_size: frames per compiled batch.
+  """
+
+  def __init__(
+    self,
+    models,
+    variables,
+    model_config,
+    relative: bool = True,
+    adapt_scale: bool = False,
+    magnify: float = 1.0,
+    batch_size: int = 32,
+  ):
+    from me_fomm.model.motion_transfer import movement_scale, normalize_kp
+
+    if batch_size < 1:
+      raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not np.isfinite(magnify) or magnify <= 0:
+      raise ValueError(f"magnify must be a positive number (1 = motion as driven), got {magnify}")
+    missing = [k for k in ("kp_detector", "generator") if k not in variables]
+    if missing:
+      raise ValueError(f"variables lack {missing}; load them with me_fomm.checkpoint.load_models")
+    self.models = models
+    self.config = model_config
+    self.variables = {k: variables[k] for k in ("kp_detector", "generator")}
+    self.batch_size = int(batch_size)
+    self.uses_prior = model_config.kp_mode == "prior"
+    self.prior_frames = model_config.get("prior_frames", "onset")
+    self.image_size = int(model_config.image_size)
+    kp_detector, generator = models.kp_detector, models.generator
+
+    def keypoints(v, image, prior_value):
+      prior = None if prior_value is None else {"value": prior_value}
+      kp = kp_detector.apply(v["kp_detector"], image, prior=prior, train=False)
+      return {
+        "value": kp["value"].astype(jnp.float32),
+        "jacobian": kp["jacobian"].astype(jnp.float32),
+      }
+
+    def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
+      b = driving.shape[0]
+      tile = lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:])
+      kp_s = jax.tree_util.tree_map(tile, kp_source)
+      kp_0 = jax.tree_util.tree_map(tile, kp_initial)
+      kp_d = keypoints(v, driving, prior_value)
+      # `scale` is the adapt-scale factor, computed once per clip outside jit (hull areas in NumPy).
+      kp_n = normalize_kp(
+        kp_s,
+        kp_d,
+        kp_0,
+        adapt_movement_scale=scale,
+        use_relative_movement=relative,
+        use_relative_jacobian=relative,
+        magnify=magnify,
+      )
+      out = generator.apply(
+        v["generator"], tile(source), kp_source=kp_s, kp_driving=kp_n, train=False
+      )
+      pred = jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0)
+      return pred, kp_d["value"], kp_n["value"]
+
+    self._keypoints = jax.jit(keypoints)
+    self._frames = jax.jit(frames)
+    self.adapt_scale = adapt_scale
+    self._movement_scale = movement_scale
+
+  # ------------------------------------------------------------------------------------------ helpers
+  def _check_frames(self, x: np.ndarray, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.dtype == np.uint8:
+      x = x.astype(np.float32) / 255.0
+    x = x.astype(np.float32)
+    s = self.image_size
+    if x.shape[-3:] != (s, s, self.config.num_channels):
+      raise ValueError(
+        f"{name}: frames must be ({s}, {s}, {self.config.num_channels}) for this model "
+        f"(image_size {s}), got {x.shape}; crop/resize them first (me_fomm.generate.target)"
+      )
+    return x
+
+  def _prior_values(self, driving_landmarks, target_landmarks, t: int, reference: int):
+    if not self.uses_prior:
+      return None, None, None
+    if target_landmarks is None or driving_landmarks is None:
+      raise ValueError(
+        "this model uses facial-prior keypoints (kp_mode='prior'): pass target_landmarks "
+        "(68, 2) and driving_landmarks (T, 68, 2), dlib pixels of the frames given"
+      )
+    tl = np.asarray(target_landmarks, np.float32)
+    dl = np.asarray(driving_landmarks, np.float32)
+    if tl.shape != (68, 2) or dl.shape != (t, 68, 2):
+      raise ValueError(
+        f"landmarks: target must be (68, 2) and driving ({t}, 68, 2); got {tl.shape} and {dl.shape}"
+      )
+    src = au_prior_values(tl, self.image_size)[None]
+    drv = au_prior_values(dl, self.image_size)
+    init = drv[reference][None]
+    if self.prior_frames == "onset":
+      drv = np.broadcast_to(init, drv.shape).copy()
+    return src, drv, init
+
+  def batch_for(self, num_frames: int) -> int:
+    return min(self.batch_size, _next_pow2(num_frames))
+
+  # ------------------------------------------------------------------------------------------ run
+  def run(
+    self,
+    target,
+    driving_frames,
+    target_landmarks=None,
+    driving_landmarks=None,
+    reference: int = 0,
+    progress: bool | str = False,
+  ) -> Animation:
+    """Animates `target` (H, W, 3) with `driving_frames` (T, H, W, 3); float [0, 1] or uint8.
 
     Args:
-      models: `me_fomm.model.build_models(cfg)`.
-      variables: their variables (`kp_detector`, `generator`; the discriminator is not used).
-      model_config: the model config (kp_mode, prior_frames, image_size).
-      relative: relative motion transfer (default, FOMM demo `--relative`); False = absolute keypoints.
-      adapt_scale: scale the relative movement by the ratio of the keypoint convex-hull areas.
-      magnify: motion magnification alpha (1 = as driven); see `normalize_kp`.
-      batch_size: frames per compiled batch.
+      target_landmarks, driving_landmarks: dlib 68 landmarks in pixels (kp_mode 'prior' only).
+      reference: index of the driving frame the relative motion is measured from (the onset).
+      progress: show a tqdm bar (a string is used as its description).
     """
+    target = self._check_frames(target, "target")
+    driving = self._check_frames(driving_frames, "driving_frames")
+    if target.ndim != 3 or driving.ndim != 4:
+      raise ValueError(
+        f"target must be (H, W, C) and driving_frames (T, H, W, C); got {target.shape}, "
+        f"{driving.shape}"
+      )
+    t = driving.shape[0]
+    if t < 1:
+      raise ValueError("driving_frames is empty")
+    if not 0 <= reference < t:
+      raise ValueError(f"reference frame {reference} is outside the clip's {t} frames")
+    src_prior, drv_prior, init_prior = self._prior_values(
+      driving_landmarks, target_landmarks, t, reference
+    )
+    v = self.variables
+    source = jnp.asarray(target[None])
+    kp_source = self._keypoints(v, source, None if src_prior is None else jnp.asarray(src_prior))
+    kp_initial = self._keypoints(
+      v,
+      jnp.asarray(driving[reference][None]),
+      None if init_prior is None else jnp.asarray(init_prior),
+    )
+    scale = jnp.float32(1.0)
+    if self.adapt_scale:
+      # sqrt(hull area of the target's keypoints / that of the onset frame's), FOMM's adapt_movement_scale.
+      scale = jnp.asarray(self._movement_scale(kp_source, kp_initial)[0], jnp.float32)
+    b = self.batch_for(t)
+    preds, kps_d, kps_n = [], [], []
+    starts = range(0, t, b)
+    if progress:
+      from tqdm.auto import tqdm
 
-    def __init__(self, models, variables, model_config, relative: bool = True, adapt_scale: bool = False,
-                 magnify: float = 1.0, batch_size: int = 32):
-        from me_fomm.model.motion_transfer import movement_scale, normalize_kp
-
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if not np.isfinite(magnify) or magnify <= 0:
-            raise ValueError(f"magnify must be a positive number (1 = motion as driven), got {magnify}")
-        missing = [k for k in ("kp_detector", "generator") if k not in variables]
-        if missing:
-            raise ValueError(f"variables lack {missing}; load them with me_fomm.checkpoint.load_models")
-        self.models = models
-        self.config = model_config
-        self.variables = {k: variables[k] for k in ("kp_detector", "generator")}
-        self.batch_size = int(batch_size)
-        self.uses_prior = model_config.kp_mode == "prior"
-        self.prior_frames = model_config.get("prior_frames", "onset")
-        self.image_size = int(model_config.image_size)
-        kp_detector, generator = models.kp_detector, models.generator
-
-        def keypoints(v, image, prior_value):
-            prior = None if prior_value is None else {"value": prior_value}
-            kp = kp_detector.apply(v["kp_detector"], image, prior=prior, train=False)
-            return {"value": kp["value"].astype(jnp.float32), "jacobian": kp["jacobian"].astype(jnp.float32)}
-
-        def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
-            b = driving.shape[0]
-            tile = lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:])
-            kp_s = jax.tree_util.tree_map(tile, kp_source)
-            kp_0 = jax.tree_util.tree_map(tile, kp_initial)
-            kp_d = keypoints(v, driving, prior_value)
-            # `scale` is the adapt-scale factor, computed once per clip outside jit (hull areas in NumPy).
-            kp_n = normalize_kp(kp_s, kp_d, kp_0, adapt_movement_scale=scale,
-                                use_relative_movement=relative, use_relative_jacobian=relative,
-                                magnify=magnify)
-            out = generator.apply(v["generator"], tile(source), kp_source=kp_s, kp_driving=kp_n, train=False)
-            pred = jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0)
-            return pred, kp_d["value"], kp_n["value"]
-
-        self._keypoints = jax.jit(keypoints)
-        self._frames = jax.jit(frames)
-        self.adapt_scale = adapt_scale
-        self._movement_scale = movement_scale
-
-    # ------------------------------------------------------------------------------------------ helpers
-    def _check_frames(self, x: np.ndarray, name: str) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype == np.uint8:
-            x = x.astype(np.float32) / 255.0
-        x = x.astype(np.float32)
-        s = self.image_size
-        if x.shape[-3:] != (s, s, self.config.num_channels):
-            raise ValueError(f"{name}: frames must be ({s}, {s}, {self.config.num_channels}) for this model "
-                             f"(image_size {s}), got {x.shape}; crop/resize them first (me_fomm.generate.target)")
-        return x
-
-    def _prior_values(self, driving_landmarks, target_landmarks, t: int, reference: int):
-        if not self.uses_prior:
-            return None, None, None
-        if target_landmarks is None or driving_landmarks is None:
-            raise ValueError("this model uses facial-prior keypoints (kp_mode='prior'): pass target_landmarks "
-                             "(68, 2) and driving_landmarks (T, 68, 2), dlib pixels of the frames given")
-        tl = np.asarray(target_landmarks, np.float32)
-        dl = np.asarray(driving_landmarks, np.float32)
-        if tl.shape != (68, 2) or dl.shape != (t, 68, 2):
-            raise ValueError(f"landmarks: target must be (68, 2) and driving ({t}, 68, 2); got {tl.shape} and "
-                             f"{dl.shape}")
-        src = au_prior_values(tl, self.image_size)[None]
-        drv = au_prior_values(dl, self.image_size)
-        init = drv[reference][None]
-        if self.prior_frames == "onset":
-            drv = np.broadcast_to(init, drv.shape).copy()
-        return src, drv, init
-
-    def batch_for(self, num_frames: int) -> int:
-        return min(self.batch_size, _next_pow2(num_frames))
-
-    # ------------------------------------------------------------------------------------------ run
-    def run(self, target, driving_frames, target_landmarks=None, driving_landmarks=None, reference: int = 0,
-            progress: bool | str = False) -> Animation:
-        """Animates `target` (H, W, 3) with `driving_frames` (T, H, W, 3); float [0, 1] or uint8.
-
-        Args:
-          target_landmarks, driving_landmarks: dlib 68 landmarks in pixels (kp_mode 'prior' only).
-          reference: index of the driving frame the relative motion is measured from (the onset).
-          progress: show a tqdm bar (a string is used as its description).
-        """
-        target = self._check_frames(target, "target")
-        driving = self._check_frames(driving_frames, "driving_frames")
-        if target.ndim != 3 or driving.ndim != 4:
-            raise ValueError(f"target must be (H, W, C) and driving_frames (T, H, W, C); got {target.shape}, "
-                             f"{driving.shape}")
-        t = driving.shape[0]
-        if t < 1:
-            raise ValueError("driving_frames is empty")
-        if not 0 <= reference < t:
-            raise ValueError(f"reference frame {reference} is outside the clip's {t} frames")
-        src_prior, drv_prior, init_prior = self._prior_values(driving_landmarks, target_landmarks, t, reference)
-        v = self.variables
-        source = jnp.asarray(target[None])
-        kp_source = self._keypoints(v, source, None if src_prior is None else jnp.asarray(src_prior))
-        kp_initial = self._keypoints(v, jnp.asarray(driving[reference][None]),
-                                     None if init_prior is None else jnp.asarray(init_prior))
-        scale = jnp.float32(1.0)
-        if self.adapt_scale:
-            # sqrt(hull area of the target's keypoints / that of the onset frame's), FOMM's adapt_movement_scale.
-            scale = jnp.asarray(self._movement_scale(kp_source, kp_initial)[0], jnp.float32)
-        b = self.batch_for(t)
-        preds, kps_d, kps_n = [], [], []
-        starts = range(0, t, b)
-        if progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=t, desc=progress if isinstance(progress, str) else "generating", unit="frame",
-                       leave=False)
-        for i in starts:
-            m = min(b, t - i)
-            chunk = driving[i:i + m]
-            prior = None if drv_prior is None else drv_prior[i:i + m]
-            if m < b:  # pad with the last frame so the one compiled program is reused
-                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
-                if prior is not None:
-                    prior = np.concatenate([prior, np.repeat(prior[-1:], b - m, axis=0)])
-            pred, kd, kn = self._frames(v, source, kp_source, kp_initial, jnp.asarray(chunk),
-                                        None if prior is None else jnp.asarray(prior), scale)
-            preds.append(np.asarray(pred)[:m])
-            kps_d.append(np.asarray(kd)[:m])
-            kps_n.append(np.asarray(kn)[:m])
-            if progress:
-                bar.update(m)
-        if progress:
-            bar.close()
-        return Animation(prediction=np.concatenate(preds), kp_source=np.asarray(kp_source["value"])[0],
-                         kp_driving=np.concatenate(kps_d), kp_norm=np.concatenate(kps_n))
+      bar = tqdm(
+        total=t,
+        desc=progress if isinstance(progress, str) else "generating",
+        unit="frame",
+        leave=False,
+      )
+    for i in starts:
+      m = min(b, t - i)
+      chunk = driving[i : i + m]
+      prior = None if drv_prior is None else drv_prior[i : i + m]
+      if m < b:  # pad with the last frame so the one compiled program is reused
+        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
+        if prior is not None:
+          prior = np.concatenate([prior, np.repeat(prior[-1:], b - m, axis=0)])
+      pred, kd, kn = self._frames(
+        v,
+        source,
+        kp_source,
+        kp_initial,
+        jnp.asarray(chunk),
+        None if prior is None else jnp.asarray(prior),
+        scale,
+      )
+      preds.append(np.asarray(pred)[:m])
+      kps_d.append(np.asarray(kd)[:m])
+      kps_n.append(np.asarray(kn)[:m])
+      if progress:
+        bar.update(m)
+    if progress:
+      bar.close()
+    return Animation(
+      prediction=np.concatenate(preds),
+      kp_source=np.asarray(kp_source["value"])[0],
+      kp_driving=np.concatenate(kps_d),
+      kp_norm=np.concatenate(kps_n),
+    )
 
 
-def animate(models, variables, model_config, target, driving_frames, target_landmarks=None,
-            driving_landmarks=None, relative: bool = True, adapt_scale: bool = False, magnify: float = 1.0,
-            batch_size: int = 32, reference: int = 0, progress: bool | str = False) -> np.ndarray:
-    """DESIGN.md's one-call animation: returns float32 (T, H, W, C) in [0, 1] (see `Animator.run`)."""
-    animator = Animator(models, variables, model_config, relative=relative, adapt_scale=adapt_scale,
-                        magnify=magnify, batch_size=batch_size)
-    return animator.run(target, driving_frames, target_landmarks, driving_landmarks, reference=reference,
-                        progress=progress).prediction
+def animate(
+  models,
+  variables,
+  model_config,
+  target,
+  driving_frames,
+  target_landmarks=None,
+  driving_landmarks=None,
+  relative: bool = True,
+  adapt_scale: bool = False,
+  magnify: float = 1.0,
+  batch_size: int = 32,
+  reference: int = 0,
+  progress: bool | str = False,
+) -> np.ndarray:
+  """DESIGN.md's one-call animation: returns float32 (T, H, W, C) in [0, 1] (see `Animator.run`)."""
+  animator = Animator(
+    models,
+    variables,
+    model_config,
+    relative=relative,
+    adapt_scale=adapt_scale,
+    magnify=magnify,
+    batch_size=batch_size,
+  )
+  return animator.run(
+    target,
+    driving_frames,
+    target_landmarks,
+    driving_landmarks,
+    reference=reference,
+    progress=progress,
+  ).prediction

@@ -17,7 +17,9 @@ import os
 import re
 from typing import Sequence
 
-from me_fomm.generate import pipeline, target as target_lib, video as video_lib
+from me_fomm.generate import pipeline
+from me_fomm.generate import target as target_lib
+from me_fomm.generate import video as video_lib
 
 log = logging.getLogger(__name__)
 
@@ -27,117 +29,178 @@ NUM_SOURCES = 9
 
 
 def list_targets(folder: str, protocol: str) -> list[str]:
-    """The target photos of a protocol: exactly 2 (megc2021) or 4 (megc2022) images in `folder`."""
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"--protocol={protocol!r}: choose one of {sorted(PROTOCOLS)}")
-    if not folder or not os.path.isdir(folder):
-        raise ValueError(f"--targets={folder!r} is not a folder; give the folder holding the {PROTOCOLS[protocol]} "
-                         f"target face photos of {protocol}")
-    names = sorted((n for n in os.listdir(folder) if n.lower().endswith(video_lib.IMAGE_EXTENSIONS)
-                    and not n.startswith(".")), key=video_lib.natural_key)
-    if len(names) != PROTOCOLS[protocol]:
-        raise ValueError(f"{protocol} uses {PROTOCOLS[protocol]} target faces; --targets={folder} holds "
-                         f"{len(names)} images ({', '.join(names) or 'none'})")
-    return [os.path.join(folder, n) for n in names]
+  """The target photos of a protocol: exactly 2 (megc2021) or 4 (megc2022) images in `folder`."""
+  if protocol not in PROTOCOLS:
+    raise ValueError(f"--protocol={protocol!r}: choose one of {sorted(PROTOCOLS)}")
+  if not folder or not os.path.isdir(folder):
+    raise ValueError(
+      f"--targets={folder!r} is not a folder; give the folder holding the {PROTOCOLS[protocol]} "
+      f"target face photos of {protocol}"
+    )
+  names = sorted(
+    (
+      n
+      for n in os.listdir(folder)
+      if n.lower().endswith(video_lib.IMAGE_EXTENSIONS) and not n.startswith(".")
+    ),
+    key=video_lib.natural_key,
+  )
+  if len(names) != PROTOCOLS[protocol]:
+    raise ValueError(
+      f"{protocol} uses {PROTOCOLS[protocol]} target faces; --targets={folder} holds "
+      f"{len(names)} images ({', '.join(names) or 'none'})"
+    )
+  return [os.path.join(folder, n) for n in names]
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name)
+  return re.sub(r"[^A-Za-z0-9_.\-]+", "_", name)
 
 
 def output_stem(target_path: str, clip: video_lib.Clip) -> str:
-    """<target>_<class>_<corpus>_<clip>, e.g. female_positive_casme2_EP01_01f."""
-    from me_fomm.data.megc_sources import clip_name
+  """<target>_<class>_<corpus>_<clip>, e.g. female_positive_casme2_EP01_01f."""
+  from me_fomm.data.megc_sources import clip_name
 
-    stem = os.path.splitext(os.path.basename(target_path))[0]
-    name = clip_name(clip.clip_id) if clip.clip_id else clip.name
-    parts = [stem, clip.label or "unknown"] + ([clip.corpus] if clip.corpus else []) + [name]
-    return _safe("_".join(parts))
+  stem = os.path.splitext(os.path.basename(target_path))[0]
+  name = clip_name(clip.clip_id) if clip.clip_id else clip.name
+  parts = [stem, clip.label or "unknown"] + ([clip.corpus] if clip.corpus else []) + [name]
+  return _safe("_".join(parts))
 
 
 def select_sources(source) -> list[video_lib.Clip]:
-    """The 9 MEGC generation source clips (`me_fomm.data.megc_sources`) of a clip source, decoded.
+  """The 9 MEGC generation source clips (`me_fomm.data.megc_sources`) of a clip source, decoded.
 
-    `source` is random access over clip records (the prepared `megc` dataset, or any source with the three
-    corpora's clips). Raises ValueError naming the clips that are missing.
-    """
-    from me_fomm.data import megc_sources
+  `source` is random access over clip records (the prepared `megc` dataset, or any source with the three
+  corpora's clips). Raises ValueError naming the clips that are missing.
+  """
+  from me_fomm.data import megc_sources
 
-    clips = []
-    for corpus in megc_sources.GENERATION_SOURCES:
-        try:
-            found = megc_sources.find_generation_sources(source, corpus)
-        except KeyError as e:
-            raise ValueError(f"{e.args[0]} Prepare the `megc` dataset (me-fomm prepare --dataset=megc) from "
-                             "CASME II, SAMM and SMIC-HS.") from None
-        clips += [video_lib.clip_from_record(source[i]) for i in found.values()]
-    if len(clips) != NUM_SOURCES:
-        raise ValueError(f"the MEGC protocol drives with {NUM_SOURCES} source clips, found {len(clips)}")
-    counts = {k: sum(c.label == k for c in clips) for k in CLASSES}
-    if any(v != 3 for v in counts.values()):
-        log.warning("MEGC sources: expected 3 clips per class %s, the dataset labels give %s", CLASSES, counts)
-    return clips
+  clips = []
+  for corpus in megc_sources.GENERATION_SOURCES:
+    try:
+      found = megc_sources.find_generation_sources(source, corpus)
+    except KeyError as e:
+      raise ValueError(
+        f"{e.args[0]} Prepare the `megc` dataset (me-fomm prepare --dataset=megc) from "
+        "CASME II, SAMM and SMIC-HS."
+      ) from None
+    clips += [video_lib.clip_from_record(source[i]) for i in found.values()]
+  if len(clips) != NUM_SOURCES:
+    raise ValueError(
+      f"the MEGC protocol drives with {NUM_SOURCES} source clips, found {len(clips)}"
+    )
+  counts = {k: sum(c.label == k for c in clips) for k in CLASSES}
+  if any(v != 3 for v in counts.values()):
+    log.warning(
+      "MEGC sources: expected 3 clips per class %s, the dataset labels give %s", CLASSES, counts
+    )
+  return clips
 
 
 @dataclasses.dataclass
 class MegcResult:
-    out: str
-    files: dict  # stem -> {'generated_mp4': ..., 'generated_gif': ...}
+  out: str
+  files: dict  # stem -> {'generated_mp4': ..., 'generated_gif': ...}
 
 
-def run_protocol(model: pipeline.LoadedModel, clips: Sequence[video_lib.Clip], target_paths: Sequence[str],
-                 out: str, overwrite: bool = False, batch_size: int = 32, no_crop: bool = False,
-                 side_by_side: bool = False, draw_keypoints: bool = False, relative: bool = True,
-                 adapt_scale: bool = False, magnify: float = 1.0, detector=None,
-                 progress: bool = True) -> MegcResult:
-    """Drives every target with every source clip; writes all outputs or nothing."""
-    out = pipeline.check_output(out, overwrite)
-    cfg = model.config
-    need = pipeline.needs_landmarks(cfg)
-    if detector is None and (need or not no_crop):
-        from me_fomm.prior.landmarks import LandmarkDetector
+def run_protocol(
+  model: pipeline.LoadedModel,
+  clips: Sequence[video_lib.Clip],
+  target_paths: Sequence[str],
+  out: str,
+  overwrite: bool = False,
+  batch_size: int = 32,
+  no_crop: bool = False,
+  side_by_side: bool = False,
+  draw_keypoints: bool = False,
+  relative: bool = True,
+  adapt_scale: bool = False,
+  magnify: float = 1.0,
+  detector=None,
+  progress: bool = True,
+) -> MegcResult:
+  """Drives every target with every source clip; writes all outputs or nothing."""
+  out = pipeline.check_output(out, overwrite)
+  cfg = model.config
+  need = pipeline.needs_landmarks(cfg)
+  if detector is None and (need or not no_crop):
+    from me_fomm.prior.landmarks import LandmarkDetector
 
-        detector = LandmarkDetector()
-    # Every input is read and checked before anything is generated.
-    targets = [(p, target_lib.prepare_target(video_lib.read_image(p), int(cfg.image_size), crop=not no_crop,
-                                             detector=detector, need_landmarks=need, where=f"target {p}"))
-               for p in target_paths]
-    drivers = [(c, *pipeline.prepare_driving(c, cfg, crop=not no_crop, detector=detector)) for c in clips]
-    animator = pipeline.make_animator(model, relative=relative, adapt_scale=adapt_scale, magnify=magnify,
-                                      batch_size=batch_size)
-    files = {}
-    total = len(targets) * len(drivers)
-    with pipeline.staged_output(out, overwrite) as tmp:
-        n = 0
-        for path, tgt in targets:
-            for clip, drv, lms in drivers:
-                n += 1
-                stem = output_stem(path, clip)
-                log.info("[%d/%d] %s", n, total, stem)
-                anim = pipeline.generate(animator, tgt, clip, drv, lms, progress=stem if progress else False)
-                written = pipeline.write_generation(tmp, stem, anim, drv, tgt.image, clip.fps,
-                                                    side_by_side=side_by_side, draw_keypoints=draw_keypoints)
-                files[stem] = {k: os.path.join(out, os.path.basename(v)) for k, v in written.items()}
-    return MegcResult(out=out, files=files)
+    detector = LandmarkDetector()
+  # Every input is read and checked before anything is generated.
+  targets = [
+    (
+      p,
+      target_lib.prepare_target(
+        video_lib.read_image(p),
+        int(cfg.image_size),
+        crop=not no_crop,
+        detector=detector,
+        need_landmarks=need,
+        where=f"target {p}",
+      ),
+    )
+    for p in target_paths
+  ]
+  drivers = [
+    (c, *pipeline.prepare_driving(c, cfg, crop=not no_crop, detector=detector)) for c in clips
+  ]
+  animator = pipeline.make_animator(
+    model, relative=relative, adapt_scale=adapt_scale, magnify=magnify, batch_size=batch_size
+  )
+  files = {}
+  total = len(targets) * len(drivers)
+  with pipeline.staged_output(out, overwrite) as tmp:
+    n = 0
+    for path, tgt in targets:
+      for clip, drv, lms in drivers:
+        n += 1
+        stem = output_stem(path, clip)
+        log.info("[%d/%d] %s", n, total, stem)
+        anim = pipeline.generate(
+          animator, tgt, clip, drv, lms, progress=stem if progress else False
+        )
+        written = pipeline.write_generation(
+          tmp,
+          stem,
+          anim,
+          drv,
+          tgt.image,
+          clip.fps,
+          side_by_side=side_by_side,
+          draw_keypoints=draw_keypoints,
+        )
+        files[stem] = {k: os.path.join(out, os.path.basename(v)) for k, v in written.items()}
+  return MegcResult(out=out, files=files)
 
 
 def load_source(data_dir: str, dataset: str = "megc"):
-    """The prepared `megc` dataset's clips (its test split, else train) as a random-access source."""
-    from me_fomm.data import sources
+  """The prepared `megc` dataset's clips (its test split, else train) as a random-access source."""
+  from me_fomm.data import sources
 
-    errors = []
-    for split in ("test", "train"):
-        try:
-            return sources.load(dataset, data_dir, split)
-        except (ValueError, FileNotFoundError) as e:
-            errors.append(str(e))
-    raise ValueError(f"cannot read the {dataset!r} source clips from --data_dir={data_dir}: " + " | ".join(errors))
+  errors = []
+  for split in ("test", "train"):
+    try:
+      return sources.load(dataset, data_dir, split)
+    except (ValueError, FileNotFoundError) as e:
+      errors.append(str(e))
+  raise ValueError(
+    f"cannot read the {dataset!r} source clips from --data_dir={data_dir}: " + " | ".join(errors)
+  )
 
 
 def expected_names(target_paths: Sequence[str], clips: Sequence[video_lib.Clip]) -> list[str]:
-    """The output stems the protocol writes, target-major (what a submission checker expects)."""
-    return [output_stem(p, c) for p in target_paths for c in clips]
+  """The output stems the protocol writes, target-major (what a submission checker expects)."""
+  return [output_stem(p, c) for p in target_paths for c in clips]
 
 
-__all__ = ["PROTOCOLS", "list_targets", "select_sources", "run_protocol", "load_source", "expected_names",
-           "output_stem", "MegcResult"]
+__all__ = [
+  "PROTOCOLS",
+  "list_targets",
+  "select_sources",
+  "run_protocol",
+  "load_source",
+  "expected_names",
+  "output_stem",
+  "MegcResult",
+]

@@ -24,48 +24,52 @@ log = logging.getLogger(__name__)
 
 
 class OutputExistsError(FileExistsError):
-    """The output folder exists and --overwrite was not given."""
+  """The output folder exists and --overwrite was not given."""
 
 
 def check_output(out_dir: str, overwrite: bool) -> str:
-    """Refuses an existing output unless `overwrite`; call before any work. Returns the absolute path."""
-    if not out_dir:
-        raise ValueError("no output folder given (--out)")
-    out_dir = os.path.abspath(out_dir)
-    if os.path.exists(out_dir) and not overwrite:
-        raise OutputExistsError(
-            f"output folder {out_dir} already exists; pass --overwrite to replace it, or choose another --out")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise OutputExistsError(f"output {out_dir} exists and is a file, not a folder; remove it or choose "
-                                "another --out")
-    return out_dir
+  """Refuses an existing output unless `overwrite`; call before any work. Returns the absolute path."""
+  if not out_dir:
+    raise ValueError("no output folder given (--out)")
+  out_dir = os.path.abspath(out_dir)
+  if os.path.exists(out_dir) and not overwrite:
+    raise OutputExistsError(
+      f"output folder {out_dir} already exists; pass --overwrite to replace it, or choose another --out"
+    )
+  if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+    raise OutputExistsError(
+      f"output {out_dir} exists and is a file, not a folder; remove it or choose another --out"
+    )
+  return out_dir
 
 
 @contextlib.contextmanager
 def staged_output(out_dir: str, overwrite: bool = False):
-    """Yields a temporary folder beside `out_dir`; on success it replaces `out_dir`, on error it is removed.
+  """Yields a temporary folder beside `out_dir`; on success it replaces `out_dir`, on error it is removed.
 
-    The final step is a rename within one parent folder, so readers see either the old or the new output.
-    """
-    out_dir = check_output(out_dir, overwrite)
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if os.path.exists(out_dir):
-        if not overwrite:  # appeared while we worked
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise OutputExistsError(f"output folder {out_dir} appeared while generating; nothing was replaced")
-        old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-        os.rename(out_dir, os.path.join(old, "x"))
-        os.rename(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, out_dir)
+  The final step is a rename within one parent folder, so readers see either the old or the new output.
+  """
+  out_dir = check_output(out_dir, overwrite)
+  parent = os.path.dirname(out_dir)
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+  try:
+    yield tmp
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  if os.path.exists(out_dir):
+    if not overwrite:  # appeared while we worked
+      shutil.rmtree(tmp, ignore_errors=True)
+      raise OutputExistsError(
+        f"output folder {out_dir} appeared while generating; nothing was replaced"
+      )
+    old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
+    os.rename(out_dir, os.path.join(old, "x"))
+    os.rename(tmp, out_dir)
+    shutil.rmtree(old, ignore_errors=True)
+  else:
+    os.rename(tmp, out_dir)
 
 
 # ------------------------------------------------------------------------------------------------ model
@@ -73,115 +77,165 @@ def staged_output(out_dir: str, overwrite: bool = False):
 
 @dataclasses.dataclass
 class LoadedModel:
-    models: object
-    variables: dict
-    config: object  # the model config
-    checkpoint: str
+  models: object
+  variables: dict
+  config: object  # the model config
+  checkpoint: str
 
 
 def expected_model_config(spec: str | None):
-    """`--config`: a model variant ('seed', 'fomm', 'tip24') or an experiment config file
-    (`experiments/configs/demo.py[:arg]`); returns its model config, or None for an empty spec."""
-    if not spec:
-        return None
-    from me_fomm.model.config import VARIANTS, model_config
+  """`--config`: a model variant ('seed', 'fomm', 'tip24') or an experiment config file
+  (`experiments/configs/demo.py[:arg]`); returns its model config, or None for an empty spec."""
+  if not spec:
+    return None
+  from me_fomm.model.config import VARIANTS, model_config
 
-    if spec in VARIANTS:
-        return model_config(spec)
-    path, _, arg = spec.partition(":")
-    if not os.path.isfile(path):
-        raise ValueError(f"--config={spec!r}: neither a model variant {VARIANTS} nor a config file")
-    import importlib.util
+  if spec in VARIANTS:
+    return model_config(spec)
+  path, _, arg = spec.partition(":")
+  if not os.path.isfile(path):
+    raise ValueError(f"--config={spec!r}: neither a model variant {VARIANTS} nor a config file")
+  import importlib.util
 
-    module_spec = importlib.util.spec_from_file_location("_me_fomm_user_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    if not hasattr(module, "get_config"):
-        raise ValueError(f"--config={spec!r}: {path} has no get_config()")
-    cfg = module.get_config(arg or None) if arg else module.get_config()
-    return cfg.model if "model" in cfg else cfg
+  module_spec = importlib.util.spec_from_file_location("_me_fomm_user_config", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  if not hasattr(module, "get_config"):
+    raise ValueError(f"--config={spec!r}: {path} has no get_config()")
+  cfg = module.get_config(arg or None) if arg else module.get_config()
+  return cfg.model if "model" in cfg else cfg
 
 
 def load_model(checkpoint: str, expect=None, step: int | None = None) -> LoadedModel:
-    """Loads a checkpoint (DESIGN.md format) and builds its modules.
+  """Loads a checkpoint (DESIGN.md format) and builds its modules.
 
-    Args:
-      checkpoint: the checkpoint folder; a training workdir (with `checkpoints/` inside) also works.
-      expect: a model config the checkpoint must match; a mismatch raises CheckpointError naming every
-        differing key.
-    """
-    from me_fomm import checkpoint as ckpt
-    from me_fomm.model import build_models
+  Args:
+    checkpoint: the checkpoint folder; a training workdir (with `checkpoints/` inside) also works.
+    expect: a model config the checkpoint must match; a mismatch raises CheckpointError naming every
+      differing key.
+  """
+  from me_fomm import checkpoint as ckpt
+  from me_fomm.model import build_models
 
-    if os.path.isdir(os.path.join(checkpoint, "checkpoints")):
-        checkpoint = os.path.join(checkpoint, "checkpoints")
-    cfg, variables = ckpt.load_models(checkpoint, step=step, expect=expect)
-    # Shapes must fit the config the checkpoint claims (a hand-edited or truncated checkpoint fails here,
-    # with the differing leaves named, instead of inside a compiled program).
-    ckpt.check_compatible(cfg, variables, cfg)
-    return LoadedModel(models=build_models(cfg), variables=variables, config=cfg, checkpoint=checkpoint)
+  if os.path.isdir(os.path.join(checkpoint, "checkpoints")):
+    checkpoint = os.path.join(checkpoint, "checkpoints")
+  cfg, variables = ckpt.load_models(checkpoint, step=step, expect=expect)
+  # Shapes must fit the config the checkpoint claims (a hand-edited or truncated checkpoint fails here,
+  # with the differing leaves named, instead of inside a compiled program).
+  ckpt.check_compatible(cfg, variables, cfg)
+  return LoadedModel(
+    models=build_models(cfg), variables=variables, config=cfg, checkpoint=checkpoint
+  )
 
 
-def make_animator(model: LoadedModel, relative: bool = True, adapt_scale: bool = False, magnify: float = 1.0,
-                  batch_size: int = 32) -> Animator:
-    return Animator(model.models, model.variables, model.config, relative=relative, adapt_scale=adapt_scale,
-                    magnify=magnify, batch_size=batch_size)
+def make_animator(
+  model: LoadedModel,
+  relative: bool = True,
+  adapt_scale: bool = False,
+  magnify: float = 1.0,
+  batch_size: int = 32,
+) -> Animator:
+  return Animator(
+    model.models,
+    model.variables,
+    model.config,
+    relative=relative,
+    adapt_scale=adapt_scale,
+    magnify=magnify,
+    batch_size=batch_size,
+  )
 
 
 # ------------------------------------------------------------------------------------------------ inputs
 
 
 def needs_landmarks(model_config) -> bool:
-    return model_config.kp_mode == "prior"
+  return model_config.kp_mode == "prior"
 
 
-def prepare_driving(clip: video_lib.Clip, model_config, crop: bool = True, detector=None,
-                    need_landmarks: bool | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Driving frames at the model's resolution (uint8 (T, S, S, 3)) and their landmarks (or None).
+def prepare_driving(
+  clip: video_lib.Clip,
+  model_config,
+  crop: bool = True,
+  detector=None,
+  need_landmarks: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+  """Driving frames at the model's resolution (uint8 (T, S, S, 3)) and their landmarks (or None).
 
-    Corpus clips are already face crops with stored landmarks: only resized. Files and folders are cropped
-    like training clips (one box from the onset frame) unless `crop` is False.
-    """
-    from me_fomm_datasets.common import preprocess
+  Corpus clips are already face crops with stored landmarks: only resized. Files and folders are cropped
+  like training clips (one box from the onset frame) unless `crop` is False.
+  """
+  from me_fomm_datasets.common import preprocess
 
-    size = int(model_config.image_size)
-    need = needs_landmarks(model_config) if need_landmarks is None else need_landmarks
-    if clip.landmarks is not None:
-        src = clip.frames.shape[1]
-        frames = video_lib.resize_frames(clip.frames, size)
-        lms = preprocess.rescale_points(clip.landmarks, src, size) if src != size else clip.landmarks
-        return frames, np.asarray(lms, np.float32)
-    return prepare_clip_frames(clip.frames, size, crop=crop, detector=detector, need_landmarks=need,
-                               reference=clip.onset, where=f"driving clip {clip.name!r}")
+  size = int(model_config.image_size)
+  need = needs_landmarks(model_config) if need_landmarks is None else need_landmarks
+  if clip.landmarks is not None:
+    src = clip.frames.shape[1]
+    frames = video_lib.resize_frames(clip.frames, size)
+    lms = preprocess.rescale_points(clip.landmarks, src, size) if src != size else clip.landmarks
+    return frames, np.asarray(lms, np.float32)
+  return prepare_clip_frames(
+    clip.frames,
+    size,
+    crop=crop,
+    detector=detector,
+    need_landmarks=need,
+    reference=clip.onset,
+    where=f"driving clip {clip.name!r}",
+  )
 
 
-def generate(animator: Animator, target: Target, clip: video_lib.Clip, driving: np.ndarray,
-             driving_landmarks: np.ndarray | None, progress: bool | str = True) -> Animation:
-    """Runs the animator on prepared inputs, measuring motion from the clip's onset frame."""
-    return animator.run(target.image, driving, target_landmarks=target.landmarks,
-                        driving_landmarks=driving_landmarks, reference=clip.onset, progress=progress)
+def generate(
+  animator: Animator,
+  target: Target,
+  clip: video_lib.Clip,
+  driving: np.ndarray,
+  driving_landmarks: np.ndarray | None,
+  progress: bool | str = True,
+) -> Animation:
+  """Runs the animator on prepared inputs, measuring motion from the clip's onset frame."""
+  return animator.run(
+    target.image,
+    driving,
+    target_landmarks=target.landmarks,
+    driving_landmarks=driving_landmarks,
+    reference=clip.onset,
+    progress=progress,
+  )
 
 
-def write_generation(out_dir: str, stem: str, animation: Animation, driving: np.ndarray, target_image: np.ndarray,
-                     fps: float, side_by_side: bool = False, draw_keypoints: bool = False) -> dict:
-    """Writes `stem.mp4/.gif` and, on request, `stem_side_by_side.*` (driving | target | generated) and
-    `stem_keypoints.*` (generated with the keypoints it was driven by). Returns the written paths."""
-    generated = video_lib.as_uint8_frames(animation.prediction)
-    extra = []
-    if side_by_side or draw_keypoints:
-        drv = video_lib.as_uint8_frames(driving)
-        tgt = video_lib.as_uint8_frames(np.asarray(target_image)[None])
-        gen = generated
-        if draw_keypoints:
-            drv = video_lib.draw_keypoints(drv, animation.kp_driving)
-            tgt = video_lib.draw_keypoints(tgt, animation.kp_source)
-            gen = video_lib.draw_keypoints(gen, animation.kp_norm)
-        if side_by_side:
-            extra.append(("side_by_side", video_lib.side_by_side(drv, tgt, gen)))
-        else:
-            extra.append(("keypoints", gen))
-    paths = video_lib.write_outputs(out_dir, stem, generated, fps, extra=extra)
-    if fps > video_lib.MAX_GIF_FPS:
-        log.info("%s: GIF written at %.0f fps (GIF delays cannot go below 20 ms); the mp4 keeps %.0f fps",
-                 stem, video_lib.gif_fps(fps), fps)
-    return paths
+def write_generation(
+  out_dir: str,
+  stem: str,
+  animation: Animation,
+  driving: np.ndarray,
+  target_image: np.ndarray,
+  fps: float,
+  side_by_side: bool = False,
+  draw_keypoints: bool = False,
+) -> dict:
+  """Writes `stem.mp4/.gif` and, on request, `stem_side_by_side.*` (driving | target | generated) and
+  `stem_keypoints.*` (generated with the keypoints it was driven by). Returns the written paths."""
+  generated = video_lib.as_uint8_frames(animation.prediction)
+  extra = []
+  if side_by_side or draw_keypoints:
+    drv = video_lib.as_uint8_frames(driving)
+    tgt = video_lib.as_uint8_frames(np.asarray(target_image)[None])
+    gen = generated
+    if draw_keypoints:
+      drv = video_lib.draw_keypoints(drv, animation.kp_driving)
+      tgt = video_lib.draw_keypoints(tgt, animation.kp_source)
+      gen = video_lib.draw_keypoints(gen, animation.kp_norm)
+    if side_by_side:
+      extra.append(("side_by_side", video_lib.side_by_side(drv, tgt, gen)))
+    else:
+      extra.append(("keypoints", gen))
+  paths = video_lib.write_outputs(out_dir, stem, generated, fps, extra=extra)
+  if fps > video_lib.MAX_GIF_FPS:
+    log.info(
+      "%s: GIF written at %.0f fps (GIF delays cannot go below 20 ms); the mp4 keeps %.0f fps",
+      stem,
+      video_lib.gif_fps(fps),
+      fps,
+    )
+  return paths

@@ -1,9 +1,9 @@
 """The three model stages as Flax Linen modules, built from a model config (see DESIGN.md "Modules").
 
-    cfg = model_config('fomm')
-    models = build_models(cfg)
-    variables = init_variables(models, cfg, jax.random.key(0))
-    kp = models.kp_detector.apply(variables['kp_detector'], image)
+cfg = model_config('fomm')
+models = build_models(cfg)
+variables = init_variables(models, cfg, jax.random.key(0))
+kp = models.kp_detector.apply(variables['kp_detector'], image)
 """
 
 from __future__ import annotations
@@ -22,8 +22,15 @@ from me_fomm.model.generator import OcclusionAwareGenerator
 from me_fomm.model.keypoint_detector import KPDetector
 from me_fomm.model.pyramid import image_pyramid
 
-__all__ = ["Models", "build_models", "init_variables", "check_inputs", "count_params", "model_config",
-           "from_original"]
+__all__ = [
+  "Models",
+  "build_models",
+  "init_variables",
+  "check_inputs",
+  "count_params",
+  "model_config",
+  "from_original",
+]
 
 
 class Models(NamedTuple):
@@ -48,21 +55,45 @@ def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
   dtype = _dtype(cfg)
   kp = cfg.kp_detector
   kp_detector = KPDetector(
-      num_kp=cfg.num_kp, num_channels=cfg.num_channels, block_expansion=kp.block_expansion,
-      max_features=kp.max_features, num_blocks=kp.num_blocks, temperature=kp.temperature,
-      scale_factor=kp.scale_factor, estimate_jacobian=cfg.estimate_jacobian, kp_mode=cfg.kp_mode,
-      prior_mask=cfg.prior_mask, dtype=dtype, remat=remat)
+    num_kp=cfg.num_kp,
+    num_channels=cfg.num_channels,
+    block_expansion=kp.block_expansion,
+    max_features=kp.max_features,
+    num_blocks=kp.num_blocks,
+    temperature=kp.temperature,
+    scale_factor=kp.scale_factor,
+    estimate_jacobian=cfg.estimate_jacobian,
+    kp_mode=cfg.kp_mode,
+    prior_mask=cfg.prior_mask,
+    dtype=dtype,
+    remat=remat,
+  )
   g = cfg.generator
   generator = OcclusionAwareGenerator(
-      num_kp=cfg.num_kp, num_channels=cfg.num_channels, block_expansion=g.block_expansion,
-      max_features=g.max_features, num_down_blocks=g.num_down_blocks,
-      num_bottleneck_blocks=g.num_bottleneck_blocks, estimate_occlusion_map=g.estimate_occlusion_map,
-      pixel_skip=bool(g.get("pixel_skip", False)), dense_motion_params=dict(g.dense_motion), dtype=dtype, remat=remat)
+    num_kp=cfg.num_kp,
+    num_channels=cfg.num_channels,
+    block_expansion=g.block_expansion,
+    max_features=g.max_features,
+    num_down_blocks=g.num_down_blocks,
+    num_bottleneck_blocks=g.num_bottleneck_blocks,
+    estimate_occlusion_map=g.estimate_occlusion_map,
+    pixel_skip=bool(g.get("pixel_skip", False)),
+    dense_motion_params=dict(g.dense_motion),
+    dtype=dtype,
+    remat=remat,
+  )
   d = cfg.discriminator
   discriminator = MultiScaleDiscriminator(
-      scales=tuple(d.scales), num_channels=cfg.num_channels, block_expansion=d.block_expansion,
-      num_blocks=d.num_blocks, max_features=d.max_features, sn=d.sn, use_kp=d.use_kp, num_kp=cfg.num_kp,
-      dtype=dtype)
+    scales=tuple(d.scales),
+    num_channels=cfg.num_channels,
+    block_expansion=d.block_expansion,
+    num_blocks=d.num_blocks,
+    max_features=d.max_features,
+    sn=d.sn,
+    use_kp=d.use_kp,
+    num_kp=cfg.num_kp,
+    dtype=dtype,
+  )
   return Models(kp_detector, generator, discriminator)
 
 
@@ -70,8 +101,9 @@ def _dummy_inputs(cfg, batch=1):
   s, c, k = cfg.image_size, cfg.num_channels, cfg.num_kp
   image = jnp.zeros((batch, s, s, c), jnp.float32)
   # Spread keypoints so the dummy forward has no degenerate (singular) Jacobians.
-  value = jnp.asarray(np.stack(np.meshgrid(np.linspace(-0.5, 0.5, k), [0.0]), -1).reshape(1, k, 2),
-                      jnp.float32).repeat(batch, 0)
+  value = jnp.asarray(
+    np.stack(np.meshgrid(np.linspace(-0.5, 0.5, k), [0.0]), -1).reshape(1, k, 2), jnp.float32
+  ).repeat(batch, 0)
   kp = {"value": value}
   if cfg.estimate_jacobian:
     kp["jacobian"] = jnp.broadcast_to(jnp.eye(2, dtype=jnp.float32), (batch, k, 2, 2))
@@ -90,8 +122,10 @@ def _init_key(rng):
     rng = jax.random.key(int(rng))
   elif not jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
     if rng.dtype != jnp.uint32:
-      raise ValueError(f"init_variables: rng must be a jax.random.key, a raw uint32 PRNGKey or an int seed, "
-                       f"got dtype {rng.dtype}")
+      raise ValueError(
+        f"init_variables: rng must be a jax.random.key, a raw uint32 PRNGKey or an int seed, "
+        f"got dtype {rng.dtype}"
+      )
     rng = jax.random.wrap_key_data(rng)
   if jax.random.key_impl(rng) == jax.random.key_impl(jax.random.key(0, impl="rbg")):
     return rng
@@ -117,10 +151,13 @@ def init_variables(models: Models, cfg: ml_collections.ConfigDict, rng) -> dict:
     k1, k2, k3 = jax.random.split(rng, 3)
     pyr = image_pyramid(image, scales)
     return {
-        "kp_detector": dict(models.kp_detector.init(k1, image, prior=prior, train=False)),
-        "generator": dict(models.generator.init(k2, image, kp_source=kp, kp_driving=kp, train=False)),
-        "discriminator": dict(models.discriminator.init(k3, pyr, kp=kp if use_kp else None, train=False)),
+      "kp_detector": dict(models.kp_detector.init(k1, image, prior=prior, train=False)),
+      "generator": dict(models.generator.init(k2, image, kp_source=kp, kp_driving=kp, train=False)),
+      "discriminator": dict(
+        models.discriminator.init(k3, pyr, kp=kp if use_kp else None, train=False)
+      ),
     }
+
   return init(rng)
 
 
@@ -135,20 +172,29 @@ def count_params(variables) -> int:
   return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(tree)))
 
 
-def check_inputs(cfg: ml_collections.ConfigDict, image=None, kp=None, prior=None, where: str = "input") -> None:
+def check_inputs(
+  cfg: ml_collections.ConfigDict, image=None, kp=None, prior=None, where: str = "input"
+) -> None:
   """Validates concrete inputs before they enter jit (call from CLIs / generation); raises ValueError.
 
   Checks the image is (B, H, W, num_channels) float in [0, 1] (uint8 is rejected with a hint), keypoint
   dicts have (B, num_kp, 2) values and (B, num_kp, 2, 2) Jacobians, and everything is finite.
   """
+
   def fail(msg):
     raise ValueError(f"{where}: {msg}")
 
   if image is not None:
     a = np.asarray(image)
     if a.ndim != 4 or a.shape[-1] != cfg.num_channels:
-      fail(f"image must be (B, H, W, {cfg.num_channels}) NHWC, got shape {a.shape}"
-           + (" (looks NCHW; transpose to NHWC)" if a.ndim == 4 and a.shape[1] == cfg.num_channels else ""))
+      fail(
+        f"image must be (B, H, W, {cfg.num_channels}) NHWC, got shape {a.shape}"
+        + (
+          " (looks NCHW; transpose to NHWC)"
+          if a.ndim == 4 and a.shape[1] == cfg.num_channels
+          else ""
+        )
+      )
     if a.dtype == np.uint8:
       fail("image is uint8; convert to float32 in [0, 1] (image.astype(np.float32) / 255)")
     if not np.issubdtype(a.dtype, np.floating):
@@ -157,9 +203,11 @@ def check_inputs(cfg: ml_collections.ConfigDict, image=None, kp=None, prior=None
       fail(f"image has {int(np.sum(~np.isfinite(a)))} non-finite values (NaN/inf)")
     if a.size and (a.min() < -1e-3 or a.max() > 1 + 1e-3):
       fail(f"image values span [{a.min():.3g}, {a.max():.3g}], expected [0, 1]")
-    step = 2 ** cfg.kp_detector.num_blocks / cfg.kp_detector.scale_factor
+    step = 2**cfg.kp_detector.num_blocks / cfg.kp_detector.scale_factor
     if a.shape[1] % step or a.shape[2] % step:
-      fail(f"image size {a.shape[1]}x{a.shape[2]} must be a multiple of {int(step)} for this config")
+      fail(
+        f"image size {a.shape[1]}x{a.shape[2]} must be a multiple of {int(step)} for this config"
+      )
   for name, d in (("kp", kp), ("prior", prior)):
     if d is None:
       continue
@@ -167,9 +215,14 @@ def check_inputs(cfg: ml_collections.ConfigDict, image=None, kp=None, prior=None
       fail(f"{name} has no 'value' entry (keys: {sorted(d)})")
     v = np.asarray(d["value"])
     if v.ndim != 3 or v.shape[1:] != (cfg.num_kp, 2):
-      fail(f"{name}['value'] must be (B, {cfg.num_kp}, 2), got {v.shape}"
-           + (" (18 AU keypoints come from me_fomm.prior.au_keypoints.landmarks_to_au)" if v.shape[-2:] == (68, 2)
-              else ""))
+      fail(
+        f"{name}['value'] must be (B, {cfg.num_kp}, 2), got {v.shape}"
+        + (
+          " (18 AU keypoints come from me_fomm.prior.au_keypoints.landmarks_to_au)"
+          if v.shape[-2:] == (68, 2)
+          else ""
+        )
+      )
     if not np.all(np.isfinite(v)):
       fail(f"{name}['value'] has non-finite values")
     if name == "kp" and "jacobian" in d:
@@ -181,4 +234,6 @@ def check_inputs(cfg: ml_collections.ConfigDict, image=None, kp=None, prior=None
   if image is not None:
     for name, d in (("kp", kp), ("prior", prior)):
       if d is not None and np.asarray(d["value"]).shape[0] != np.asarray(image).shape[0]:
-        fail(f"batch sizes differ: image {np.asarray(image).shape[0]}, {name} {np.asarray(d['value']).shape[0]}")
+        fail(
+          f"batch sizes differ: image {np.asarray(image).shape[0]}, {name} {np.asarray(d['value']).shape[0]}"
+        )

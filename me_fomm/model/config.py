@@ -29,19 +29,32 @@ def _base() -> ml_collections.ConfigDict:
   cfg.kp_mode = "learned"
   cfg.prior_mask = "none"
   cfg.prior_frames = "per_frame"
-  cfg.kp_detector = ml_collections.ConfigDict(dict(
-      temperature=0.1, block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5))
-  cfg.generator = ml_collections.ConfigDict(dict(
-      block_expansion=64, max_features=512, num_down_blocks=2, num_bottleneck_blocks=6,
+  cfg.kp_detector = ml_collections.ConfigDict(
+    dict(temperature=0.1, block_expansion=32, max_features=1024, scale_factor=0.25, num_blocks=5)
+  )
+  cfg.generator = ml_collections.ConfigDict(
+    dict(
+      block_expansion=64,
+      max_features=512,
+      num_down_blocks=2,
+      num_bottleneck_blocks=6,
       estimate_occlusion_map=True,
       # False = the published generator. True (our option, not in FOMM or the seed): the prediction is
       # occlusion * (source warped by the dense motion) + (1 - occlusion) * decoder output, so visible pixels
       # come straight from the source photo (sharp, same identity) and the decoder paints only occluded ones.
       pixel_skip=False,
-      dense_motion=dict(block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25,
-                        location_heatmaps=False)))
-  cfg.discriminator = ml_collections.ConfigDict(dict(
-      scales=[1], block_expansion=32, max_features=512, num_blocks=4, sn=True, use_kp=False))
+      dense_motion=dict(
+        block_expansion=64,
+        max_features=1024,
+        num_blocks=5,
+        scale_factor=0.25,
+        location_heatmaps=False,
+      ),
+    )
+  )
+  cfg.discriminator = ml_collections.ConfigDict(
+    dict(scales=[1], block_expansion=32, max_features=512, num_blocks=4, sn=True, use_kp=False)
+  )
   cfg.dtype = "float32"
   return cfg
 
@@ -53,12 +66,16 @@ def _apply_overrides(cfg: ml_collections.ConfigDict, overrides: Mapping[str, Any
     parts = key.split(".")
     for part in parts[:-1]:
       if part not in node:
-        raise ValueError(f"model_config: unknown override {key!r} (no field {part!r}); "
-                         f"known top-level fields: {sorted(cfg.keys())}")
+        raise ValueError(
+          f"model_config: unknown override {key!r} (no field {part!r}); "
+          f"known top-level fields: {sorted(cfg.keys())}"
+        )
       node = node[part]
     leaf = parts[-1]
     if leaf not in node:
-      raise ValueError(f"model_config: unknown override {key!r}; fields here: {sorted(node.keys())}")
+      raise ValueError(
+        f"model_config: unknown override {key!r}; fields here: {sorted(node.keys())}"
+      )
     if isinstance(node[leaf], ml_collections.ConfigDict) and isinstance(value, Mapping):
       _apply_overrides(node[leaf], value)
     else:
@@ -67,29 +84,42 @@ def _apply_overrides(cfg: ml_collections.ConfigDict, overrides: Mapping[str, Any
 
 def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """Checks the fields that would otherwise fail deep inside a module; returns `cfg`."""
+
   def check(name, value, allowed):
     if value not in allowed:
       raise ValueError(f"model config: {name}={value!r} is not one of {allowed}")
+
   check("variant", cfg.variant, VARIANTS)
   check("kp_mode", cfg.kp_mode, KP_MODES)
   check("prior_mask", cfg.prior_mask, PRIOR_MASKS)
   check("prior_frames", cfg.prior_frames, PRIOR_FRAMES)
   check("dtype", cfg.dtype, DTYPES)
   if cfg.kp_mode == "prior" and cfg.prior_mask == "none":
-    raise ValueError("model config: kp_mode='prior' needs prior_mask 'seed' or 'adaptive' (the region mask is "
-                     "the keypoint detector's 4th input channel)")
+    raise ValueError(
+      "model config: kp_mode='prior' needs prior_mask 'seed' or 'adaptive' (the region mask is "
+      "the keypoint detector's 4th input channel)"
+    )
   if cfg.kp_mode == "learned" and cfg.prior_mask != "none":
     raise ValueError(f"model config: prior_mask={cfg.prior_mask!r} only applies to kp_mode='prior'")
   if cfg.num_kp < 1 or cfg.num_channels < 1 or cfg.image_size < 8:
-    raise ValueError(f"model config: num_kp={cfg.num_kp}, num_channels={cfg.num_channels}, "
-                     f"image_size={cfg.image_size} must be positive (image_size >= 8)")
+    raise ValueError(
+      f"model config: num_kp={cfg.num_kp}, num_channels={cfg.num_channels}, "
+      f"image_size={cfg.image_size} must be positive (image_size >= 8)"
+    )
   if cfg.kp_mode == "prior" and cfg.num_kp != 18:
-    raise ValueError(f"model config: kp_mode='prior' uses the 18 AU keypoints, got num_kp={cfg.num_kp}")
-  for name, sub in (("kp_detector", cfg.kp_detector), ("generator.dense_motion", cfg.generator.dense_motion)):
+    raise ValueError(
+      f"model config: kp_mode='prior' uses the 18 AU keypoints, got num_kp={cfg.num_kp}"
+    )
+  for name, sub in (
+    ("kp_detector", cfg.kp_detector),
+    ("generator.dense_motion", cfg.generator.dense_motion),
+  ):
     s = sub.scale_factor
     if not (0 < s <= 1) or abs(1 / s - round(1 / s)) > 1e-6:
-      raise ValueError(f"model config: {name}.scale_factor={s} must be 1/n for an integer n >= 1 "
-                       "(the anti-aliased downsampling keeps every n-th pixel)")
+      raise ValueError(
+        f"model config: {name}.scale_factor={s} must be 1/n for an integer n >= 1 "
+        "(the anti-aliased downsampling keeps every n-th pixel)"
+      )
   if not cfg.discriminator.scales:
     raise ValueError("model config: discriminator.scales is empty; the original uses [1]")
   return cfg
@@ -123,7 +153,9 @@ def model_config(variant: str = "fomm", **overrides) -> ml_collections.ConfigDic
   return validate(cfg)
 
 
-def from_original(json_dict: Mapping[str, Any], variant: str | None = None) -> ml_collections.ConfigDict:
+def from_original(
+  json_dict: Mapping[str, Any], variant: str | None = None
+) -> ml_collections.ConfigDict:
   """Builds a config from an original FOMM / seed YAML or the fixture JSON.
 
   Reads `common_params`, `kp_detector_params`, `generator_params` (with `dense_motion_params`) and
@@ -136,11 +168,16 @@ def from_original(json_dict: Mapping[str, Any], variant: str | None = None) -> m
       18 keypoints (the seed's layout) and 'fomm' otherwise.
   """
   params = json_dict.get("model_params", json_dict)
-  missing = [k for k in ("common_params", "kp_detector_params", "generator_params", "discriminator_params")
-             if k not in params]
+  missing = [
+    k
+    for k in ("common_params", "kp_detector_params", "generator_params", "discriminator_params")
+    if k not in params
+  ]
   if missing:
-    raise ValueError(f"from_original: the config lacks {missing}; expected the layout of the original "
-                     "vox-256.yaml (model_params: common_params, kp_detector_params, ...)")
+    raise ValueError(
+      f"from_original: the config lacks {missing}; expected the layout of the original "
+      "vox-256.yaml (model_params: common_params, kp_detector_params, ...)"
+    )
   common = params["common_params"]
   if variant is None:
     variant = json_dict.get("which") or ("seed" if common.get("num_kp") == 18 else "fomm")
@@ -149,20 +186,40 @@ def from_original(json_dict: Mapping[str, Any], variant: str | None = None) -> m
   dense = dict(gen.pop("dense_motion_params", None) or {})
   disc = dict(params["discriminator_params"])
   if not dense:
-    raise ValueError("from_original: generator_params has no dense_motion_params; every published FOMM "
-                     "config has one and this port always builds the dense motion network")
+    raise ValueError(
+      "from_original: generator_params has no dense_motion_params; every published FOMM "
+      "config has one and this port always builds the dense motion network"
+    )
   overrides = {
-      "num_kp": int(common["num_kp"]),
-      "num_channels": int(common["num_channels"]),
-      "estimate_jacobian": bool(common.get("estimate_jacobian", True)),
-      "kp_detector": {k: kp[k] for k in ("temperature", "block_expansion", "max_features", "scale_factor",
-                                         "num_blocks") if k in kp},
-      "generator": {k: gen[k] for k in ("block_expansion", "max_features", "num_down_blocks",
-                                        "num_bottleneck_blocks", "estimate_occlusion_map") if k in gen},
-      "generator.dense_motion": {k: dense[k] for k in ("block_expansion", "max_features", "num_blocks",
-                                                       "scale_factor") if k in dense},
-      "discriminator": {k: disc[k] for k in ("block_expansion", "max_features", "num_blocks", "sn", "use_kp")
-                        if k in disc},
+    "num_kp": int(common["num_kp"]),
+    "num_channels": int(common["num_channels"]),
+    "estimate_jacobian": bool(common.get("estimate_jacobian", True)),
+    "kp_detector": {
+      k: kp[k]
+      for k in ("temperature", "block_expansion", "max_features", "scale_factor", "num_blocks")
+      if k in kp
+    },
+    "generator": {
+      k: gen[k]
+      for k in (
+        "block_expansion",
+        "max_features",
+        "num_down_blocks",
+        "num_bottleneck_blocks",
+        "estimate_occlusion_map",
+      )
+      if k in gen
+    },
+    "generator.dense_motion": {
+      k: dense[k]
+      for k in ("block_expansion", "max_features", "num_blocks", "scale_factor")
+      if k in dense
+    },
+    "discriminator": {
+      k: disc[k]
+      for k in ("block_expansion", "max_features", "num_blocks", "sn", "use_kp")
+      if k in disc
+    },
   }
   if "scales" in disc:
     overrides["discriminator.scales"] = list(disc["scales"])
@@ -178,14 +235,18 @@ def resolve_config(spec: str, variant: str | None = None) -> ml_collections.Conf
   """A model config from a variant name ('fomm', 'seed', 'tip24') or a path to an original YAML/JSON."""
   import json
   import os
+
   if spec in VARIANTS:
     return model_config(spec)
   if not os.path.exists(spec):
-    raise ValueError(f"model config {spec!r} is neither a variant {VARIANTS} nor an existing YAML/JSON file")
+    raise ValueError(
+      f"model config {spec!r} is neither a variant {VARIANTS} nor an existing YAML/JSON file"
+    )
   with open(spec) as f:
     text = f.read()
   if spec.endswith((".yaml", ".yml")):
     import yaml
+
     data = yaml.safe_load(text)
   else:
     data = json.loads(text)

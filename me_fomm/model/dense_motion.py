@@ -14,17 +14,16 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from me_fomm.model import geometry
-from me_fomm.model import layers
-from me_fomm.model import pyramid
+from me_fomm.model import geometry, layers, pyramid
 
 Dtype = Any
 
 
 def heatmap_representation(spatial_size, kp_driving, kp_source, kp_variance):
   """H_k(z) = G(z; kp_D) - G(z; kp_S) with a zero background channel first: (B, h, w, K+1)."""
-  heat = (geometry.kp2gaussian(kp_driving["value"], spatial_size, kp_variance)
-          - geometry.kp2gaussian(kp_source["value"], spatial_size, kp_variance))
+  heat = geometry.kp2gaussian(
+    kp_driving["value"], spatial_size, kp_variance
+  ) - geometry.kp2gaussian(kp_source["value"], spatial_size, kp_variance)
   zeros = jnp.zeros(heat.shape[:-1] + (1,), heat.dtype)
   return jnp.concatenate([zeros, heat], axis=-1)
 
@@ -38,11 +37,18 @@ def sparse_motions(spatial_size, kp_driving, kp_source):
   b, k, _ = kd.shape
   coords = identity[None, None] - kd[:, :, None, None, :]  # (B, K, h, w, 2)
   if "jacobian" in kp_driving:
-    jac = geometry.matmul_2x2(kp_source["jacobian"].astype(jnp.float32),
-                              geometry.inverse_2x2(kp_driving["jacobian"].astype(jnp.float32)))  # (B, K, 2, 2)
+    jac = geometry.matmul_2x2(
+      kp_source["jacobian"].astype(jnp.float32),
+      geometry.inverse_2x2(kp_driving["jacobian"].astype(jnp.float32)),
+    )  # (B, K, 2, 2)
     jac = jac[:, :, None, None]
-    coords = jnp.stack([jac[..., 0, 0] * coords[..., 0] + jac[..., 0, 1] * coords[..., 1],
-                        jac[..., 1, 0] * coords[..., 0] + jac[..., 1, 1] * coords[..., 1]], axis=-1)
+    coords = jnp.stack(
+      [
+        jac[..., 0, 0] * coords[..., 0] + jac[..., 0, 1] * coords[..., 1],
+        jac[..., 1, 0] * coords[..., 0] + jac[..., 1, 1] * coords[..., 1],
+      ],
+      axis=-1,
+    )
   driving_to_source = coords + ks[:, :, None, None, :]
   identity = jnp.broadcast_to(identity[None, None], (b, 1, h, w, 2))
   return jnp.concatenate([identity, driving_to_source], axis=1)
@@ -51,6 +57,7 @@ def sparse_motions(spatial_size, kp_driving, kp_source):
 class DenseMotionNetwork(nn.Module):
   """Predicts 'deformation' (B, h, w, 2), 'mask' (B, h, w, K+1), 'sparse_deformed' (B, K+1, h, w, C) and
   'occlusion_map' (B, h, w, 1) at the downsampled resolution (h = H * scale_factor)."""
+
   num_kp: int
   num_channels: int = 3
   block_expansion: int = 64
@@ -84,14 +91,19 @@ class DenseMotionNetwork(nn.Module):
     if self.location_heatmaps:
       loc = geometry.kp2gaussian(kp_driving["value"], (h, w), self.kp_variance)
       parts.append(jnp.concatenate([jnp.zeros_like(loc[..., :1]), loc], axis=-1)[..., None])
-    stacked = jnp.concatenate(parts + [jnp.moveaxis(deformed, 1, 3)], axis=-1)  # (B, h, w, K+1, C+1 [+1])
+    stacked = jnp.concatenate(
+      parts + [jnp.moveaxis(deformed, 1, 3)], axis=-1
+    )  # (B, h, w, K+1, C+1 [+1])
     x = stacked.reshape(b, h, w, -1)
-    prediction = layers.Hourglass(self.block_expansion, self.num_blocks, self.max_features, self.dtype,
-                                  name="hourglass")(x, train)
+    prediction = layers.Hourglass(
+      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="hourglass"
+    )(x, train)
     mask = layers.Conv2d(k1, 7, 3, dtype=self.dtype, name="mask")(prediction)
     mask = jax.nn.softmax(mask.astype(jnp.float32), axis=-1)
     out["mask"] = mask
-    out["deformation"] = jnp.einsum("bhwk,bkhwc->bhwc", mask, motion, precision=jax.lax.Precision.HIGHEST)
+    out["deformation"] = jnp.einsum(
+      "bhwk,bkhwc->bhwc", mask, motion, precision=jax.lax.Precision.HIGHEST
+    )
     if self.estimate_occlusion_map:
       occ = layers.Conv2d(1, 7, 3, dtype=self.dtype, name="occlusion")(prediction)
       out["occlusion_map"] = jax.nn.sigmoid(occ.astype(jnp.float32))

@@ -15,9 +15,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from me_fomm.model import geometry
-from me_fomm.model import layers
-from me_fomm.model import pyramid
+from me_fomm.model import geometry, layers, pyramid
 
 Dtype = Any
 
@@ -29,6 +27,7 @@ def _l2_normalize(x, eps=1e-12):
 
 class SpectralConv2d(nn.Module):
   """Valid (unpadded) convolution whose kernel is divided by its spectral norm."""
+
   features: int
   kernel_size: int
   dtype: Dtype = jnp.float32
@@ -38,13 +37,23 @@ class SpectralConv2d(nn.Module):
     k = self.kernel_size
     cin = x.shape[-1]
     fan_in = cin * k * k
-    kernel = self.param("kernel", layers.torch_uniform_init(fan_in), (k, k, cin, self.features), jnp.float32)
+    kernel = self.param(
+      "kernel", layers.torch_uniform_init(fan_in), (k, k, cin, self.features), jnp.float32
+    )
     bias = self.param("bias", layers.torch_uniform_init(fan_in), (self.features,), jnp.float32)
     # torch initialises u, v with normalised standard normals.
-    u_var = self.variable("batch_stats", "u", lambda: _l2_normalize(
-        jax.random.normal(self.make_rng("params"), (self.features,), jnp.float32)))
-    v_var = self.variable("batch_stats", "v", lambda: _l2_normalize(
-        jax.random.normal(self.make_rng("params"), (fan_in,), jnp.float32)))
+    u_var = self.variable(
+      "batch_stats",
+      "u",
+      lambda: _l2_normalize(
+        jax.random.normal(self.make_rng("params"), (self.features,), jnp.float32)
+      ),
+    )
+    v_var = self.variable(
+      "batch_stats",
+      "v",
+      lambda: _l2_normalize(jax.random.normal(self.make_rng("params"), (fan_in,), jnp.float32)),
+    )
     w_mat = jnp.transpose(kernel, (3, 2, 0, 1)).reshape(self.features, fan_in)  # torch (O, I*kh*kw)
     u, v = u_var.value, v_var.value
     if train and not self.is_initializing():
@@ -52,16 +61,21 @@ class SpectralConv2d(nn.Module):
       v = _l2_normalize(w_sg.T @ u)
       u = _l2_normalize(w_sg @ v)
       u_var.value, v_var.value = u, v
-    sigma = jnp.dot(jax.lax.stop_gradient(u), w_mat @ jax.lax.stop_gradient(v),
-                    precision=jax.lax.Precision.HIGHEST)
+    sigma = jnp.dot(
+      jax.lax.stop_gradient(u),
+      w_mat @ jax.lax.stop_gradient(v),
+      precision=jax.lax.Precision.HIGHEST,
+    )
     w = (kernel / sigma).astype(self.dtype)
-    y = jax.lax.conv_general_dilated(x.astype(self.dtype), w, (1, 1), "VALID",
-                                     dimension_numbers=("NHWC", "HWIO", "NHWC"))
+    y = jax.lax.conv_general_dilated(
+      x.astype(self.dtype), w, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
     return y + bias.astype(self.dtype)
 
 
 class InstanceNorm2d(nn.Module):
   """nn.InstanceNorm2d(affine=True): per-sample, per-channel statistics over H, W (biased), eps 1e-5."""
+
   epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
 
@@ -78,6 +92,7 @@ class InstanceNorm2d(nn.Module):
 
 class DiscDownBlock(nn.Module):
   """conv 4x4 (valid) -> [InstanceNorm] -> LeakyReLU(0.2) -> [avg pool 2]."""
+
   features: int
   norm: bool
   pool: bool
@@ -100,6 +115,7 @@ class DiscDownBlock(nn.Module):
 
 class Discriminator(nn.Module):
   """One scale: returns (feature maps of every block, 1-channel prediction map)."""
+
   num_channels: int = 3
   block_expansion: int = 64
   num_blocks: int = 4
@@ -115,14 +131,22 @@ class Discriminator(nn.Module):
     out = x
     if self.use_kp:
       if kp is None:
-        raise ValueError("Discriminator(use_kp=True) needs kp={'value': (B, K, 2)} (the driving keypoints)")
+        raise ValueError(
+          "Discriminator(use_kp=True) needs kp={'value': (B, K, 2)} (the driving keypoints)"
+        )
       heat = geometry.kp2gaussian(kp["value"], x.shape[1:3], self.kp_variance)
       out = jnp.concatenate([out, heat.astype(out.dtype)], axis=-1)
     feature_maps = []
     for i in range(self.num_blocks):
       feats = min(self.max_features, self.block_expansion * 2 ** (i + 1))
-      out = DiscDownBlock(feats, norm=i != 0, pool=i != self.num_blocks - 1, sn=self.sn, dtype=self.dtype,
-                          name=f"down_blocks_{i}")(out, train)
+      out = DiscDownBlock(
+        feats,
+        norm=i != 0,
+        pool=i != self.num_blocks - 1,
+        sn=self.sn,
+        dtype=self.dtype,
+        name=f"down_blocks_{i}",
+      )(out, train)
       feature_maps.append(out)
     if self.sn:
       pred = SpectralConv2d(1, 1, self.dtype, name="conv")(out, train)
@@ -138,6 +162,7 @@ def disc_name(scale: float) -> str:
 
 class MultiScaleDiscriminator(nn.Module):
   """One Discriminator per scale; reads pyramid['prediction_<s>'] for each of `scales`."""
+
   scales: Sequence[float] = (1,)
   num_channels: int = 3
   block_expansion: int = 64
@@ -161,11 +186,21 @@ class MultiScaleDiscriminator(nn.Module):
     for s in self.scales:
       key = pyramid.scale_key(s)
       if f"prediction_{key}" not in x:
-        raise ValueError(f"MultiScaleDiscriminator: the input pyramid lacks 'prediction_{key}' "
-                         f"(has {sorted(x)}); build it with image_pyramid(image, scales={list(self.scales)})")
-      feats, pred = Discriminator(self.num_channels, self.block_expansion, self.num_blocks, self.max_features,
-                                  self.sn, self.use_kp, self.num_kp, dtype=self.dtype,
-                                  name=disc_name(s))(x[f"prediction_{key}"], kp, train)
+        raise ValueError(
+          f"MultiScaleDiscriminator: the input pyramid lacks 'prediction_{key}' "
+          f"(has {sorted(x)}); build it with image_pyramid(image, scales={list(self.scales)})"
+        )
+      feats, pred = Discriminator(
+        self.num_channels,
+        self.block_expansion,
+        self.num_blocks,
+        self.max_features,
+        self.sn,
+        self.use_kp,
+        self.num_kp,
+        dtype=self.dtype,
+        name=disc_name(s),
+      )(x[f"prediction_{key}"], kp, train)
       out[f"feature_maps_{key}"] = feats
       out[f"prediction_map_{key}"] = pred
     return out
@@ -174,9 +209,16 @@ class MultiScaleDiscriminator(nn.Module):
 def spectral_sigma(weight_oihw, u, v) -> float:
   """sigma = u^T W v with W the (O, I*kh*kw) reshape of a torch weight; used by the converter to fold SN."""
   import numpy as np
+
   w = np.asarray(weight_oihw, np.float64).reshape(weight_oihw.shape[0], -1)
   return float(np.asarray(u, np.float64) @ (w @ np.asarray(v, np.float64)))
 
 
-__all__ = ["MultiScaleDiscriminator", "Discriminator", "SpectralConv2d", "InstanceNorm2d", "spectral_sigma",
-           "disc_name"]
+__all__ = [
+  "MultiScaleDiscriminator",
+  "Discriminator",
+  "SpectralConv2d",
+  "InstanceNorm2d",
+  "spectral_sigma",
+  "disc_name",
+]

@@ -12,9 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from me_fomm.model import dense_motion
-from me_fomm.model import geometry
-from me_fomm.model import layers
+from me_fomm.model import dense_motion, geometry, layers
 
 Dtype = Any
 
@@ -29,6 +27,7 @@ def deform_input(inp, deformation):
 
 class Bottleneck(nn.Module):
   """The generator's residual bottleneck ('bottleneck.r0', 'bottleneck.r1', ... in the original)."""
+
   num_blocks: int
   dtype: Dtype = jnp.float32
   remat: bool = False
@@ -43,6 +42,7 @@ class Bottleneck(nn.Module):
 
 class OcclusionAwareGenerator(nn.Module):
   """Source image + source/driving keypoints -> the driving frame's prediction (see DESIGN.md for the keys)."""
+
   num_kp: int
   num_channels: int = 3
   block_expansion: int = 64
@@ -68,16 +68,21 @@ class OcclusionAwareGenerator(nn.Module):
     remat = lambda cls, static=(2,): layers.maybe_remat(cls, self.remat, static)
     out = remat(layers.SameBlock2d)(be, 7, 3, self.dtype, name="first")(source_image, train)
     for i in range(nd):
-      out = remat(layers.DownBlock2d)(min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}")(
-          out, train)
+      out = remat(layers.DownBlock2d)(
+        min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}"
+      )(out, train)
 
     output = {}
     if self.dense_motion_params is not None:
       # Positional arguments: under remat `train` (index 4 counting self) must be static.
       dm = remat(dense_motion.DenseMotionNetwork, (4,))(
-          num_kp=self.num_kp, num_channels=self.num_channels,
-          estimate_occlusion_map=self.estimate_occlusion_map, dtype=self.dtype, name="dense_motion_network",
-          **dict(self.dense_motion_params))(source_image, kp_driving, kp_source, train)
+        num_kp=self.num_kp,
+        num_channels=self.num_channels,
+        estimate_occlusion_map=self.estimate_occlusion_map,
+        dtype=self.dtype,
+        name="dense_motion_network",
+        **dict(self.dense_motion_params),
+      )(source_image, kp_driving, kp_source, train)
       output["mask"] = dm["mask"]
       output["sparse_deformed"] = dm["sparse_deformed"]
       deformation = dm["deformation"]
@@ -91,17 +96,27 @@ class OcclusionAwareGenerator(nn.Module):
         out = out * occ.astype(out.dtype)
       output["deformed"] = deform_input(source_image.astype(jnp.float32), deformation)
 
-    out = Bottleneck(self.num_bottleneck_blocks, self.dtype, self.remat, name="bottleneck")(out, train)
+    out = Bottleneck(self.num_bottleneck_blocks, self.dtype, self.remat, name="bottleneck")(
+      out, train
+    )
     for i in range(nd):
-      out = remat(layers.UpBlock2d)(min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}")(out, train)
+      out = remat(layers.UpBlock2d)(
+        min(mf, be * 2 ** (nd - i - 1)), self.dtype, name=f"up_blocks_{i}"
+      )(out, train)
     out = layers.Conv2d(self.num_channels, 7, 3, dtype=self.dtype, name="final")(out)
     prediction = jax.nn.sigmoid(out.astype(jnp.float32))
     if self.pixel_skip:
       if "occlusion_map" not in output:
-        raise ValueError("pixel_skip needs the dense motion network and estimate_occlusion_map=True")
-      occ = geometry.resize_bilinear(output["occlusion_map"].astype(jnp.float32), prediction.shape[1:3])
+        raise ValueError(
+          "pixel_skip needs the dense motion network and estimate_occlusion_map=True"
+        )
+      occ = geometry.resize_bilinear(
+        output["occlusion_map"].astype(jnp.float32), prediction.shape[1:3]
+      )
       output["decoded"] = prediction
-      output["warped_source"] = geometry.warp_exact(source_image.astype(jnp.float32), output["deformation"])
+      output["warped_source"] = geometry.warp_exact(
+        source_image.astype(jnp.float32), output["deformation"]
+      )
       prediction = occ * output["warped_source"] + (1.0 - occ) * prediction
     output["prediction"] = prediction
     return output

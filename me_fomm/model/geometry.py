@@ -20,8 +20,10 @@ def make_coordinate_grid(spatial_size: Sequence[int], dtype=jnp.float32) -> jax.
   """(H, W, 2) grid of normalised (x, y): x = 2 j / (W - 1) - 1, y = 2 i / (H - 1) - 1."""
   h, w = (int(s) for s in spatial_size)
   if h < 2 or w < 2:
-    raise ValueError(f"make_coordinate_grid: spatial size {(h, w)} must be at least 2x2 (the grid spans "
-                     "[-1, 1] from the first to the last pixel)")
+    raise ValueError(
+      f"make_coordinate_grid: spatial size {(h, w)} must be at least 2x2 (the grid spans "
+      "[-1, 1] from the first to the last pixel)"
+    )
   x = 2 * (jnp.arange(w, dtype=jnp.float32) / (w - 1)) - 1
   y = 2 * (jnp.arange(h, dtype=jnp.float32) / (h - 1)) - 1
   xx = jnp.broadcast_to(x[None, :], (h, w))
@@ -61,7 +63,9 @@ def grid_sample(image: jax.Array, grid: jax.Array, padding_mode: str = "zeros") 
   if image.ndim != 4:
     raise ValueError(f"grid_sample: image must be (N, H, W, C), got shape {image.shape}")
   if grid.shape[-1] != 2 or grid.shape[0] != image.shape[0]:
-    raise ValueError(f"grid_sample: grid must be (N, ..., 2) with N={image.shape[0]}, got {grid.shape}")
+    raise ValueError(
+      f"grid_sample: grid must be (N, ..., 2) with N={image.shape[0]}, got {grid.shape}"
+    )
   if padding_mode not in ("zeros", "reflection"):
     raise ValueError(f"grid_sample: padding_mode {padding_mode!r} is not 'zeros' or 'reflection'")
   n, h, w, c = image.shape
@@ -85,8 +89,12 @@ def grid_sample(image: jax.Array, grid: jax.Array, padding_mode: str = "zeros") 
     vals = jax.vmap(lambda f, i: f[i])(flat, idx)  # (N, P, C)
     return vals * jnp.where(valid, weight, 0.0)[..., None].astype(vals.dtype)
 
-  out = (corner(x0, y0, (1 - wx1) * (1 - wy1)) + corner(x0 + 1, y0, wx1 * (1 - wy1))
-         + corner(x0, y0 + 1, (1 - wx1) * wy1) + corner(x0 + 1, y0 + 1, wx1 * wy1))
+  out = (
+    corner(x0, y0, (1 - wx1) * (1 - wy1))
+    + corner(x0 + 1, y0, wx1 * (1 - wy1))
+    + corner(x0, y0 + 1, (1 - wx1) * wy1)
+    + corner(x0 + 1, y0 + 1, wx1 * wy1)
+  )
   return out.reshape(*out_shape, c).astype(image.dtype)
 
 
@@ -153,7 +161,9 @@ def px_to_grid(points_px: jax.Array, image_size: int) -> jax.Array:
   return 2.0 * points_px / (float(image_size) - 1.0) - 1.0
 
 
-def kp2gaussian(mean: jax.Array, spatial_size: Sequence[int], kp_variance: float = 0.01) -> jax.Array:
+def kp2gaussian(
+  mean: jax.Array, spatial_size: Sequence[int], kp_variance: float = 0.01
+) -> jax.Array:
   """Gaussian-like map of each keypoint: exp(-|z - kp|^2 / (2 var)) on the coordinate grid.
 
   Args:
@@ -166,7 +176,7 @@ def kp2gaussian(mean: jax.Array, spatial_size: Sequence[int], kp_variance: float
   """
   grid = make_coordinate_grid(spatial_size)  # (H, W, 2)
   diff = grid[None, :, :, None, :] - mean.astype(jnp.float32)[:, None, None, :, :]
-  return jnp.exp(-0.5 * jnp.sum(diff ** 2, axis=-1) / kp_variance)
+  return jnp.exp(-0.5 * jnp.sum(diff**2, axis=-1) / kp_variance)
 
 
 def inverse_2x2(m: jax.Array) -> jax.Array:
@@ -180,8 +190,22 @@ def inverse_2x2(m: jax.Array) -> jax.Array:
 
 def matmul_2x2(a: jax.Array, b: jax.Array) -> jax.Array:
   """(..., 2, 2) @ (..., 2, 2) written out (exact float32, no reduced-precision matmul on accelerators)."""
-  return jnp.stack([
-      jnp.stack([a[..., 0, 0] * b[..., 0, 0] + a[..., 0, 1] * b[..., 1, 0],
-                 a[..., 0, 0] * b[..., 0, 1] + a[..., 0, 1] * b[..., 1, 1]], -1),
-      jnp.stack([a[..., 1, 0] * b[..., 0, 0] + a[..., 1, 1] * b[..., 1, 0],
-                 a[..., 1, 0] * b[..., 0, 1] + a[..., 1, 1] * b[..., 1, 1]], -1)], -2)
+  return jnp.stack(
+    [
+      jnp.stack(
+        [
+          a[..., 0, 0] * b[..., 0, 0] + a[..., 0, 1] * b[..., 1, 0],
+          a[..., 0, 0] * b[..., 0, 1] + a[..., 0, 1] * b[..., 1, 1],
+        ],
+        -1,
+      ),
+      jnp.stack(
+        [
+          a[..., 1, 0] * b[..., 0, 0] + a[..., 1, 1] * b[..., 1, 0],
+          a[..., 1, 0] * b[..., 0, 1] + a[..., 1, 1] * b[..., 1, 1],
+        ],
+        -1,
+      ),
+    ],
+    -2,
+  )

@@ -17,18 +17,18 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from me_fomm.model import geometry
-from me_fomm.model import layers
-from me_fomm.model import pyramid
+from me_fomm.model import geometry, layers, pyramid
 
 Dtype = Any
 
 
 def _jacobian_bias_init(num_maps: int):
   """Identity Jacobian at the start of training: bias [1, 0, 0, 1] per map (the original's init)."""
+
   def init(key, shape, dtype=jnp.float32):
     del key
     return jnp.tile(jnp.array([1.0, 0.0, 0.0, 1.0], dtype), num_maps).reshape(shape)
+
   return init
 
 
@@ -37,6 +37,7 @@ class KPDetector(nn.Module):
 
   Attributes mirror the original constructor; `kp_mode` / `prior_mask` select the seed's prior mode.
   """
+
   num_kp: int
   num_channels: int = 3
   block_expansion: int = 32
@@ -53,12 +54,14 @@ class KPDetector(nn.Module):
   def region_mask(self, prior_value: jax.Array, image_size: int, grid: int) -> jax.Array:
     """(B, grid, grid, 1) region-focusing mask from AU keypoints in [-1, 1] (seed: value = px * 2/256 - 1)."""
     from me_fomm.prior import region_mask as rm  # the prior package owns the mask formulas
+
     au_px = (prior_value.astype(jnp.float32) + 1) * (image_size / 2)
     if self.prior_mask == "seed":
       return rm.seed_region_mask(au_px, image_size=image_size, grid=grid, sigma=0.75)
     # tip24: learned; its convs live under 'prior' (the converter maps the original's learn/learn1 there).
-    return rm.AdaptiveWeightedPrior(num_kp=self.num_kp, image_size=image_size, grid=grid, dtype=self.dtype,
-                                    name="prior")(au_px)
+    return rm.AdaptiveWeightedPrior(
+      num_kp=self.num_kp, image_size=image_size, grid=grid, dtype=self.dtype, name="prior"
+    )(au_px)
 
   @nn.compact
   def __call__(self, image, prior=None, train: bool = False):
@@ -74,23 +77,30 @@ class KPDetector(nn.Module):
     x = pyramid.antialias_downsample(image, self.scale_factor)
     if self.kp_mode == "prior":
       if prior is None or "value" not in prior:
-        raise ValueError("KPDetector(kp_mode='prior'): pass prior={'value': (B, K, 2) AU keypoints in [-1, 1]}"
-                         " (me_fomm.prior.au_keypoints.landmarks_to_au of the dlib landmarks, * 2/256 - 1)")
+        raise ValueError(
+          "KPDetector(kp_mode='prior'): pass prior={'value': (B, K, 2) AU keypoints in [-1, 1]}"
+          " (me_fomm.prior.au_keypoints.landmarks_to_au of the dlib landmarks, * 2/256 - 1)"
+        )
       if prior["value"].shape != (image.shape[0], self.num_kp, 2):
-        raise ValueError(f"KPDetector: prior['value'] must be {(image.shape[0], self.num_kp, 2)}, "
-                         f"got {prior['value'].shape}")
+        raise ValueError(
+          f"KPDetector: prior['value'] must be {(image.shape[0], self.num_kp, 2)}, "
+          f"got {prior['value'].shape}"
+        )
       mask = prior.get("mask")
       if mask is None:
         mask = self.region_mask(prior["value"], image.shape[1], x.shape[1])
       mask = jax.lax.stop_gradient(mask) if self.prior_mask == "seed" else mask
       x = jnp.concatenate([x, mask.astype(x.dtype)], axis=-1)
     elif prior is not None:
-      raise ValueError("KPDetector(kp_mode='learned') takes no prior; use the 'seed' or 'tip24' variant for "
-                       "facial-prior keypoints")
+      raise ValueError(
+        "KPDetector(kp_mode='learned') takes no prior; use the 'seed' or 'tip24' variant for "
+        "facial-prior keypoints"
+      )
 
     hourglass = layers.maybe_remat(layers.Hourglass, self.remat)
-    feature_map = hourglass(self.block_expansion, self.num_blocks, self.max_features, self.dtype,
-                            name="predictor")(x, train)
+    feature_map = hourglass(
+      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="predictor"
+    )(x, train)
     prediction = layers.Conv2d(self.num_kp, 7, 0, dtype=self.dtype, name="kp")(feature_map)
     b, h, w, k = prediction.shape
     # Softmax over all positions in float32: the temperature (0.1) sharpens the logits 10x.
@@ -101,12 +111,23 @@ class KPDetector(nn.Module):
       out = {"value": prior["value"].astype(jnp.float32)}
     else:
       grid = geometry.make_coordinate_grid((h, w))
-      out = {"value": jnp.einsum("bhwk,hwc->bkc", heatmap, grid, precision=jax.lax.Precision.HIGHEST)}
+      out = {
+        "value": jnp.einsum("bhwk,hwc->bkc", heatmap, grid, precision=jax.lax.Precision.HIGHEST)
+      }
 
     if self.estimate_jacobian:
-      jac_map = layers.Conv2d(4 * self.num_kp, 7, 0, dtype=self.dtype, kernel_init=nn.initializers.zeros,
-                              bias_init=_jacobian_bias_init(self.num_kp), name="jacobian")(feature_map)
-      jac_map = jac_map.astype(jnp.float32).reshape(b, h, w, k, 4)  # channel = kp * 4 + entry, as torch
+      jac_map = layers.Conv2d(
+        4 * self.num_kp,
+        7,
+        0,
+        dtype=self.dtype,
+        kernel_init=nn.initializers.zeros,
+        bias_init=_jacobian_bias_init(self.num_kp),
+        name="jacobian",
+      )(feature_map)
+      jac_map = jac_map.astype(jnp.float32).reshape(
+        b, h, w, k, 4
+      )  # channel = kp * 4 + entry, as torch
       jac = jnp.einsum("bhwk,bhwkj->bkj", heatmap, jac_map, precision=jax.lax.Precision.HIGHEST)
       out["jacobian"] = jac.reshape(b, k, 2, 2)
     return out

@@ -26,6 +26,7 @@ def torch_uniform_init(fan_in: int):
 
   def init(key, shape, dtype=jnp.float32):
     return jax.random.uniform(key, shape, dtype, -bound, bound)
+
   return init
 
 
@@ -38,6 +39,7 @@ class Conv2d(nn.Module):
     padding: symmetric zero padding per side (PyTorch's `padding=`).
     kernel_init / bias_init: override the PyTorch default (the Jacobian head starts at the identity).
   """
+
   features: int
   kernel_size: int | Sequence[int] = 3
   padding: int | Sequence[int] = 0
@@ -48,16 +50,30 @@ class Conv2d(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    kh, kw = (self.kernel_size, self.kernel_size) if isinstance(self.kernel_size, int) else self.kernel_size
+    kh, kw = (
+      (self.kernel_size, self.kernel_size)
+      if isinstance(self.kernel_size, int)
+      else self.kernel_size
+    )
     ph, pw = (self.padding, self.padding) if isinstance(self.padding, int) else self.padding
     fan_in = x.shape[-1] * kh * kw
-    kernel = self.param("kernel", self.kernel_init or torch_uniform_init(fan_in),
-                        (kh, kw, x.shape[-1], self.features), jnp.float32)
+    kernel = self.param(
+      "kernel",
+      self.kernel_init or torch_uniform_init(fan_in),
+      (kh, kw, x.shape[-1], self.features),
+      jnp.float32,
+    )
     y = jax.lax.conv_general_dilated(
-        x.astype(self.dtype), kernel.astype(self.dtype), window_strides=(1, 1),
-        padding=((ph, ph), (pw, pw)), dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      x.astype(self.dtype),
+      kernel.astype(self.dtype),
+      window_strides=(1, 1),
+      padding=((ph, ph), (pw, pw)),
+      dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    )
     if self.use_bias:
-      bias = self.param("bias", self.bias_init or torch_uniform_init(fan_in), (self.features,), jnp.float32)
+      bias = self.param(
+        "bias", self.bias_init or torch_uniform_init(fan_in), (self.features,), jnp.float32
+      )
       y = y + bias.astype(self.dtype)
     return y
 
@@ -70,6 +86,7 @@ class BatchNorm2d(nn.Module):
   even for bfloat16 activations. Under `jax.jit` with the batch sharded, the mean over axis 0 is a global
   reduction, which is what the original's synchronized BatchNorm computed across GPUs.
   """
+
   momentum: float = 0.1
   epsilon: float = 1e-5
   dtype: Dtype = jnp.float32
@@ -89,8 +106,12 @@ class BatchNorm2d(nn.Module):
       if not self.is_initializing():
         n = math.prod(x.shape[:-1])
         unbiased = var * (n / max(n - 1, 1))
-        ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * jax.lax.stop_gradient(mean)
-        ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * jax.lax.stop_gradient(unbiased)
+        ra_mean.value = (1 - self.momentum) * ra_mean.value + self.momentum * jax.lax.stop_gradient(
+          mean
+        )
+        ra_var.value = (1 - self.momentum) * ra_var.value + self.momentum * jax.lax.stop_gradient(
+          unbiased
+        )
     else:
       mean, var = ra_mean.value, ra_var.value
     mul = scale * jax.lax.rsqrt(var + self.epsilon)
@@ -125,6 +146,7 @@ def upsample_nearest2(x):
 
 class SameBlock2d(nn.Module):
   """conv -> BN -> ReLU, resolution kept."""
+
   features: int
   kernel_size: int = 3
   padding: int = 1
@@ -139,6 +161,7 @@ class SameBlock2d(nn.Module):
 
 class DownBlock2d(nn.Module):
   """conv 3x3 -> BN -> ReLU -> 2x2 average pool (the encoder's block)."""
+
   features: int
   dtype: Dtype = jnp.float32
 
@@ -151,6 +174,7 @@ class DownBlock2d(nn.Module):
 
 class UpBlock2d(nn.Module):
   """nearest x2 -> conv 3x3 -> BN -> ReLU (the decoder's block)."""
+
   features: int
   dtype: Dtype = jnp.float32
 
@@ -163,6 +187,7 @@ class UpBlock2d(nn.Module):
 
 class ResBlock2d(nn.Module):
   """Pre-activation residual block: BN -> ReLU -> conv -> BN -> ReLU -> conv, plus the input."""
+
   kernel_size: int = 3
   padding: int = 1
   dtype: Dtype = jnp.float32
@@ -179,6 +204,7 @@ class ResBlock2d(nn.Module):
 
 class Encoder(nn.Module):
   """Hourglass encoder; returns the input and every block's output (the skips)."""
+
   block_expansion: int
   num_blocks: int = 3
   max_features: int = 256
@@ -198,6 +224,7 @@ class Decoder(nn.Module):
 
   The output has block_expansion + in_features channels (the last skip is the input itself).
   """
+
   block_expansion: int
   num_blocks: int = 3
   max_features: int = 256
@@ -208,7 +235,7 @@ class Decoder(nn.Module):
     skips = list(skips)
     out = skips.pop()
     for j, i in enumerate(reversed(range(self.num_blocks))):
-      feats = min(self.max_features, self.block_expansion * 2 ** i)
+      feats = min(self.max_features, self.block_expansion * 2**i)
       out = UpBlock2d(feats, dtype=self.dtype, name=f"up_blocks_{j}")(out, train)
       skip = skips.pop()
       out = jnp.concatenate([out, skip.astype(out.dtype)], axis=-1)
@@ -217,6 +244,7 @@ class Decoder(nn.Module):
 
 class Hourglass(nn.Module):
   """U-Net style hourglass (Newell et al. 2016 as used by FOMM). Input H, W must divide by 2**num_blocks."""
+
   block_expansion: int
   num_blocks: int = 3
   max_features: int = 256
@@ -225,11 +253,16 @@ class Hourglass(nn.Module):
   @nn.compact
   def __call__(self, x, train: bool):
     h, w = x.shape[1:3]
-    step = 2 ** self.num_blocks
+    step = 2**self.num_blocks
     if h % step or w % step:
-      raise ValueError(f"Hourglass: input {h}x{w} is not divisible by 2**num_blocks={step}; the skips would "
-                       "not line up. Use an image size that is a multiple of "
-                       f"{step} / scale_factor (e.g. 256 with scale_factor 0.25 and 5 blocks).")
-    skips = Encoder(self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="encoder")(x, train)
-    return Decoder(self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="decoder")(
-        skips, train)
+      raise ValueError(
+        f"Hourglass: input {h}x{w} is not divisible by 2**num_blocks={step}; the skips would "
+        "not line up. Use an image size that is a multiple of "
+        f"{step} / scale_factor (e.g. 256 with scale_factor 0.25 and 5 blocks)."
+      )
+    skips = Encoder(
+      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="encoder"
+    )(x, train)
+    return Decoder(
+      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="decoder"
+    )(skips, train)

@@ -57,14 +57,23 @@ def movement_scale(kp_source, kp_driving_initial) -> np.ndarray:
   for s, i in zip(src, ini):
     a_i = convex_hull_area(i)
     if a_i <= 0:
-      raise ValueError("movement_scale: the initial driving keypoints are collinear (zero hull area); "
-                       "use adapt_movement_scale=False")
+      raise ValueError(
+        "movement_scale: the initial driving keypoints are collinear (zero hull area); "
+        "use adapt_movement_scale=False"
+      )
     out.append(np.sqrt(convex_hull_area(s)) / np.sqrt(a_i))
   return np.asarray(out, np.float32)
 
 
-def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale=False,
-                 use_relative_movement=True, use_relative_jacobian=True, magnify=1.0):
+def normalize_kp(
+  kp_source,
+  kp_driving,
+  kp_driving_initial,
+  adapt_movement_scale=False,
+  use_relative_movement=True,
+  use_relative_jacobian=True,
+  magnify=1.0,
+):
   """Keypoints for animating the source with the driving frame's motion relative to the initial frame.
 
   Args:
@@ -80,8 +89,10 @@ def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale
   """
   if adapt_movement_scale is True:
     if isinstance(kp_source["value"], jax.core.Tracer):
-      raise ValueError("normalize_kp: adapt_movement_scale=True needs concrete keypoints (hull areas in NumPy);"
-                       " under jit pass adapt_movement_scale=movement_scale(kp_source, kp_driving_initial)")
+      raise ValueError(
+        "normalize_kp: adapt_movement_scale=True needs concrete keypoints (hull areas in NumPy);"
+        " under jit pass adapt_movement_scale=movement_scale(kp_source, kp_driving_initial)"
+      )
     scale = jnp.asarray(movement_scale(kp_source, kp_driving_initial))
   elif adapt_movement_scale is False or adapt_movement_scale is None:
     scale = jnp.float32(1.0)
@@ -93,8 +104,10 @@ def normalize_kp(kp_source, kp_driving, kp_driving_initial, adapt_movement_scale
     diff = (kp_driving["value"] - kp_driving_initial["value"]).astype(jnp.float32)
     kp_new["value"] = kp_source["value"].astype(jnp.float32) + magnify * scale * diff
     if use_relative_jacobian and "jacobian" in kp_driving:
-      jd = geometry.matmul_2x2(kp_driving["jacobian"].astype(jnp.float32),
-                               geometry.inverse_2x2(kp_driving_initial["jacobian"].astype(jnp.float32)))
+      jd = geometry.matmul_2x2(
+        kp_driving["jacobian"].astype(jnp.float32),
+        geometry.inverse_2x2(kp_driving_initial["jacobian"].astype(jnp.float32)),
+      )
       eye = jnp.eye(2, dtype=jnp.float32)
       jd = eye + magnify * (jd - eye)
       kp_new["jacobian"] = geometry.matmul_2x2(jd, kp_source["jacobian"].astype(jnp.float32))

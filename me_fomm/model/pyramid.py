@@ -14,8 +14,10 @@ def _step(scale: float) -> int:
   inv = 1.0 / float(scale)
   step = int(round(inv))
   if not (0 < scale <= 1) or abs(inv - step) > 1e-6:
-    raise ValueError(f"antialias_downsample: scale {scale} must be 1/n for an integer n >= 1 "
-                     "(the original keeps every n-th pixel of the blurred image)")
+    raise ValueError(
+      f"antialias_downsample: scale {scale} must be 1/n for an integer n >= 1 "
+      "(the original keeps every n-th pixel of the blurred image)"
+    )
   return step
 
 
@@ -48,9 +50,14 @@ def antialias_downsample(x: jax.Array, scale: float) -> jax.Array:
   c = x.shape[-1]
   w = jnp.asarray(np.tile(kernel[:, :, None, None], (1, 1, 1, c)), dtype=x.dtype)  # HWIO depthwise
   y = jax.lax.conv_general_dilated(
-      x, w, window_strides=(step, step), padding=((pad, pad), (pad, pad)),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=c,
-      precision=jax.lax.Precision.HIGHEST)
+    x,
+    w,
+    window_strides=(step, step),
+    padding=((pad, pad), (pad, pad)),
+    dimension_numbers=("NHWC", "HWIO", "NHWC"),
+    feature_group_count=c,
+    precision=jax.lax.Precision.HIGHEST,
+  )
   h_out, w_out = int(x.shape[1] * (1.0 / step)), int(x.shape[2] * (1.0 / step))
   return y[:, :h_out, :w_out]
 

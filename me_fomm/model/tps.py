@@ -16,15 +16,24 @@ import jax.numpy as jnp
 from me_fomm.model import geometry
 
 
-def sample_tps(rng, batch: int, sigma_affine: float, sigma_tps: float | None = None,
-               points_tps: int | None = None) -> dict:
+def sample_tps(
+  rng,
+  batch: int,
+  sigma_affine: float,
+  sigma_tps: float | None = None,
+  points_tps: int | None = None,
+) -> dict:
   """Draws a random transform per sample; no TPS part when sigma_tps or points_tps is None."""
   k1, k2 = jax.random.split(rng)
-  theta = sigma_affine * jax.random.normal(k1, (batch, 2, 3), jnp.float32) + jnp.eye(2, 3, dtype=jnp.float32)
+  theta = sigma_affine * jax.random.normal(k1, (batch, 2, 3), jnp.float32) + jnp.eye(
+    2, 3, dtype=jnp.float32
+  )
   out = {"theta": theta}
   if sigma_tps is not None and points_tps is not None:
     out["control_points"] = geometry.make_coordinate_grid((points_tps, points_tps))[None]
-    out["control_params"] = sigma_tps * jax.random.normal(k2, (batch, 1, points_tps ** 2), jnp.float32)
+    out["control_params"] = sigma_tps * jax.random.normal(
+      k2, (batch, 1, points_tps**2), jnp.float32
+    )
   return out
 
 
@@ -34,12 +43,17 @@ def warp_coordinates(tps: dict, coordinates: jax.Array) -> jax.Array:
   c = coordinates.astype(jnp.float32)
   if c.ndim != 3 or c.shape[-1] != 2:
     raise ValueError(f"warp_coordinates: coordinates must be (B, N, 2), got {c.shape}")
-  out = jnp.einsum("bij,bnj->bni", theta[:, :, :2], c, precision=jax.lax.Precision.HIGHEST) + theta[:, None, :, 2]
+  out = (
+    jnp.einsum("bij,bnj->bni", theta[:, :, :2], c, precision=jax.lax.Precision.HIGHEST)
+    + theta[:, None, :, 2]
+  )
   if "control_points" in tps:
     cp = tps["control_points"].reshape(1, 1, -1, 2)
     dist = jnp.sum(jnp.abs(c[:, :, None, :] - cp), axis=-1)  # (B, N, P*P), L1 as the original
-    r = dist ** 2 * jnp.log(dist + 1e-6)
-    r = jnp.sum(r * tps["control_params"].astype(jnp.float32), axis=-1)  # (B, N) (params broadcast (B, 1, P*P))
+    r = dist**2 * jnp.log(dist + 1e-6)
+    r = jnp.sum(
+      r * tps["control_params"].astype(jnp.float32), axis=-1
+    )  # (B, N) (params broadcast (B, 1, P*P))
     out = out + r[..., None]
   return out
 
@@ -55,6 +69,7 @@ def transform_frame(tps: dict, frame: jax.Array) -> jax.Array:
 
 def jacobian(tps: dict, coordinates: jax.Array) -> jax.Array:
   """(B, N, 2, 2) Jacobian dT/dz at each point (rows: output x, y), by forward-mode autodiff per point."""
+
   def point_warp(b_tps, z):  # one sample's transform of one point
     return warp_coordinates(jax.tree_util.tree_map(lambda a: a[None], b_tps), z[None, None])[0, 0]
 

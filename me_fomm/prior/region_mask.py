@@ -38,20 +38,24 @@ SEED_SIGMA = 0.75
 
 def _check_keypoints(au_px: Any, name: str, num_kp: int) -> jax.Array:
   if isinstance(au_px, np.ndarray) and au_px.size and not np.all(np.isfinite(au_px)):
-    raise ValueError(f"{name}: the AU keypoints contain NaN or inf; check the landmark detector output.")
+    raise ValueError(
+      f"{name}: the AU keypoints contain NaN or inf; check the landmark detector output."
+    )
   shape = tuple(au_px.shape) if hasattr(au_px, "shape") else tuple(np.shape(au_px))
   if len(shape) != 3 or shape[1:] != (num_kp, 2):
     raise ValueError(
-        f"{name}: expected AU keypoints of shape (batch, {num_kp}, 2) in frame pixels (x, y), got shape "
-        f"{shape}. Use me_fomm.prior.au_keypoints.landmarks_to_au on dlib's 68 landmarks (add a batch axis "
-        "for a single face)."
+      f"{name}: expected AU keypoints of shape (batch, {num_kp}, 2) in frame pixels (x, y), got shape "
+      f"{shape}. Use me_fomm.prior.au_keypoints.landmarks_to_au on dlib's 68 landmarks (add a batch axis "
+      "for a single face)."
     )
   return jnp.asarray(au_px, dtype=jnp.float32)
 
 
 def _check_sizes(name: str, image_size: int, grid: int, sigma: float) -> None:
   if int(image_size) != image_size or image_size <= 0:
-    raise ValueError(f"{name}: image_size must be a positive integer (frame size in pixels), got {image_size!r}.")
+    raise ValueError(
+      f"{name}: image_size must be a positive integer (frame size in pixels), got {image_size!r}."
+    )
   if int(grid) != grid or grid <= 0:
     raise ValueError(f"{name}: grid must be a positive integer (feature grid size), got {grid!r}.")
   if not sigma > 0:
@@ -59,7 +63,7 @@ def _check_sizes(name: str, image_size: int, grid: int, sigma: float) -> None:
 
 
 def keypoint_heatmaps(
-    au_px: jax.Array, image_size: int, grid: int, sigma: float, distance: str
+  au_px: jax.Array, image_size: int, grid: int, sigma: float, distance: str
 ) -> jax.Array:
   """Per-keypoint maps, each max-normalised with the values under its mean zeroed.
 
@@ -96,7 +100,9 @@ def keypoint_heatmaps(
   return jnp.where(maps >= mean, maps, 0.0)
 
 
-def seed_region_mask(au_px, image_size: int = 256, grid: int = 64, sigma: float = SEED_SIGMA) -> jax.Array:
+def seed_region_mask(
+  au_px, image_size: int = 256, grid: int = 64, sigma: float = SEED_SIGMA
+) -> jax.Array:
   """The MEGC2021 seed's region-focusing mask (`make.make_masks`), batched, in JAX.
 
   Args:
@@ -150,7 +156,9 @@ class AdaptiveWeightedPrior(nn.Module):
   def __call__(self, au_px) -> jax.Array:
     """au_px: (B, num_kp, 2) frame pixels (x, y) -> (B, grid, grid, 1) in `dtype`."""
     if self.num_kp < 2:
-      raise ValueError(f"AdaptiveWeightedPrior: num_kp must be >= 2 (it is halved by the first conv), got {self.num_kp}.")
+      raise ValueError(
+        f"AdaptiveWeightedPrior: num_kp must be >= 2 (it is halved by the first conv), got {self.num_kp}."
+      )
     _check_sizes("AdaptiveWeightedPrior", self.image_size, self.grid, self.sigma)
     kp = _check_keypoints(au_px, "AdaptiveWeightedPrior(au_px)", self.num_kp)
     maps = keypoint_heatmaps(kp, self.image_size, self.grid, self.sigma, "l2")
@@ -158,10 +166,22 @@ class AdaptiveWeightedPrior(nn.Module):
     # PyTorch's default init (kaiming_uniform with a = sqrt(5)) is U(+-1/sqrt(fan_in)) = variance_scaling(1/3).
     torch_kernel_init = nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
     x = nn.Conv(
-        hidden, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, param_dtype=jnp.float32,
-        kernel_init=torch_kernel_init, bias_init=_torch_conv_bias_init(9 * self.num_kp), name="learn",
+      hidden,
+      (3, 3),
+      padding=((1, 1), (1, 1)),
+      dtype=self.dtype,
+      param_dtype=jnp.float32,
+      kernel_init=torch_kernel_init,
+      bias_init=_torch_conv_bias_init(9 * self.num_kp),
+      name="learn",
     )(maps)
     return nn.Conv(
-        1, (3, 3), padding=((1, 1), (1, 1)), dtype=self.dtype, param_dtype=jnp.float32,
-        kernel_init=torch_kernel_init, bias_init=_torch_conv_bias_init(9 * hidden), name="learn1",
+      1,
+      (3, 3),
+      padding=((1, 1), (1, 1)),
+      dtype=self.dtype,
+      param_dtype=jnp.float32,
+      kernel_init=torch_kernel_init,
+      bias_init=_torch_conv_bias_init(9 * hidden),
+      name="learn1",
     )(x)

@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 from me_fomm.data import augment as A
-from me_fomm.data import pipeline
-from me_fomm.data import sources
+from me_fomm.data import pipeline, sources
 from me_fomm.prior.au_keypoints import MIRROR_68
 from me_fomm_datasets.common import preprocess as P
 
@@ -16,8 +15,17 @@ def _clip(k, n=6, size=SIZE):
   rng = np.random.default_rng(k)
   frames = [P.encode_png(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
   lms = rng.uniform(2, size - 3, (n, 68, 2)).astype(np.float32)
-  return {"frames": frames, "landmarks": lms, "onset": 1, "apex": 3, "offset": n - 1,
-          "label": k % 3, "clip_id": f"c{k}", "subject": f"s{k % 4}", "corpus": "fake"}
+  return {
+    "frames": frames,
+    "landmarks": lms,
+    "onset": 1,
+    "apex": 3,
+    "offset": n - 1,
+    "label": k % 3,
+    "clip_id": f"c{k}",
+    "subject": f"s{k % 4}",
+    "corpus": "fake",
+  }
 
 
 SOURCE = [_clip(k) for k in range(10)]
@@ -40,8 +48,14 @@ def test_pair_batch_layout():
 def test_pairs_match_their_clips_without_augmentation():
   b = next(pipeline.pair_loader(SOURCE, batch_size=10, seed=5, augment=False))
   for e in range(10):
-    clip = next(c for c in SOURCE if c["label"] == b["label"][e] and np.array_equal(
-        np.asarray(c["landmarks"][b["frame_indices"][e, 0]]), b["source_landmarks"][e]))
+    clip = next(
+      c
+      for c in SOURCE
+      if c["label"] == b["label"][e]
+      and np.array_equal(
+        np.asarray(c["landmarks"][b["frame_indices"][e, 0]]), b["source_landmarks"][e]
+      )
+    )
     i, j = b["frame_indices"][e]
     assert np.allclose(b["source"][e], P.decode_png(clip["frames"][i]) / 255.0)
     assert np.allclose(b["driving"][e], P.decode_png(clip["frames"][j]) / 255.0)
@@ -67,8 +81,9 @@ def test_deterministic_per_seed_and_restorable():
 def test_shards_are_disjoint_and_cover_an_epoch():
   seen = []
   for shard in range(2):
-    it = pipeline.pair_loader(SOURCE, 5, seed=1, shard_index=shard, shard_count=2,
-                              num_epochs=1, augment=False)
+    it = pipeline.pair_loader(
+      SOURCE, 5, seed=1, shard_index=shard, shard_count=2, num_epochs=1, augment=False
+    )
     labels = [f"{l}" for b in it for l in b["onset_landmarks"][:, 0, 0]]
     seen.append(set(labels))
   assert not seen[0] & seen[1] and len(seen[0] | seen[1]) == 10
@@ -109,15 +124,18 @@ def test_hflip_moves_pixels_and_landmarks_together():
 
 def test_pair_flip_is_applied_to_both_frames_and_all_landmarks():
   clip = _clip(0, n=2)
-  cfg = A.AugmentConfig(flip_prob=1.0, time_flip_prob=0.0, brightness=0, contrast=0,
-                        saturation=0, hue=0)
+  cfg = A.AugmentConfig(
+    flip_prob=1.0, time_flip_prob=0.0, brightness=0, contrast=0, saturation=0, hue=0
+  )
   out = pipeline.PairTransform(cfg)(clip, np.random.default_rng(0))
   i, j = out["frame_indices"]
   assert np.allclose(out["source"], P.decode_png(clip["frames"][i])[:, ::-1] / 255.0)
   lm = np.asarray(clip["landmarks"][i])
   assert np.allclose(out["source_landmarks"][36], [SIZE - 1 - lm[45, 0], lm[45, 1]])
-  assert np.allclose(out["onset_landmarks"][36], [SIZE - 1 - clip["landmarks"][1][45, 0],
-                                                  clip["landmarks"][1][45, 1]])
+  assert np.allclose(
+    out["onset_landmarks"][36],
+    [SIZE - 1 - clip["landmarks"][1][45, 0], clip["landmarks"][1][45, 1]],
+  )
 
 
 def test_colour_jitter():
@@ -137,9 +155,14 @@ def test_colour_jitter():
 def test_clip_iterator_and_time_flip():
   clips = list(pipeline.clip_iterator(SOURCE, indices=[2, 3]))
   assert [c["clip_id"] for c in clips] == ["c2", "c3"]
-  assert clips[0]["frames"].shape == (6, SIZE, SIZE, 3) and clips[0]["landmarks"].shape == (6, 68, 2)
-  cfg = A.AugmentConfig(flip_prob=0.0, time_flip_prob=1.0, brightness=0, contrast=0,
-                        saturation=0, hue=0)
+  assert clips[0]["frames"].shape == (6, SIZE, SIZE, 3) and clips[0]["landmarks"].shape == (
+    6,
+    68,
+    2,
+  )
+  cfg = A.AugmentConfig(
+    flip_prob=0.0, time_flip_prob=1.0, brightness=0, contrast=0, saturation=0, hue=0
+  )
   rev = next(pipeline.clip_iterator(SOURCE, indices=[2], augment=cfg))
   assert np.array_equal(rev["frames"], clips[0]["frames"][::-1])
   assert (rev["onset"], rev["apex"], rev["offset"]) == (0, 2, 4)  # was 1, 3, 5 of 0..5
@@ -158,8 +181,7 @@ def test_synthetic_source_end_to_end(synthetic_small):
 
 
 def test_epoch_order_and_pairs_per_clip():
-  order = pipeline.EpochOrder(SOURCE, list(range(0, 10, 2)), seed=4, num_epochs=3,
-                              pairs_per_clip=2)
+  order = pipeline.EpochOrder(SOURCE, list(range(0, 10, 2)), seed=4, num_epochs=3, pairs_per_clip=2)
   assert len(order) == 30
   first = [order.clip_index(i) for i in range(10)]
   assert first[0::2] == first[1::2]  # two pairs per clip read
@@ -231,13 +253,14 @@ def test_worker_processes_match_in_process(synthetic_small):
 
 
 def test_prefetch_threads_give_the_same_batches():
-  threaded = pipeline.pair_loader(SOURCE, 3, seed=9, read_threads=4, cache_clips=3,
-                                  pairs_per_clip=2)
-  local = pipeline.pair_loader(SOURCE, 3, seed=9, read_threads=0, cache_clips=3,
-                               pairs_per_clip=2)
+  threaded = pipeline.pair_loader(
+    SOURCE, 3, seed=9, read_threads=4, cache_clips=3, pairs_per_clip=2
+  )
+  local = pipeline.pair_loader(SOURCE, 3, seed=9, read_threads=0, cache_clips=3, pairs_per_clip=2)
   for _ in range(12):
     a, b = next(threaded), next(local)
     assert all(np.array_equal(a[k], b[k]) for k in a)
   import pickle
+
   order = pickle.loads(pickle.dumps(pipeline.EpochOrder(SOURCE, range(10), 0, None, 1, 4)))
   assert order[0]["clip_id"] == SOURCE[order.clip_index(0)]["clip_id"]

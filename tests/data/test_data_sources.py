@@ -2,9 +2,7 @@
 
 import pytest
 
-from me_fomm.data import folds
-from me_fomm.data import megc_sources
-from me_fomm.data import sources
+from me_fomm.data import folds, megc_sources, sources
 
 
 def test_resolve_config():
@@ -40,8 +38,10 @@ def test_load_wrong_split(synthetic_small):
 
 
 def test_loso_folds():
-  clips = [{"subject": s, "corpus": c} for s, c in
-           [("sub01", "casme2"), ("006", "samm"), ("sub01", "casme2"), ("sub01", "samm")]]
+  clips = [
+    {"subject": s, "corpus": c}
+    for s, c in [("sub01", "casme2"), ("006", "samm"), ("sub01", "casme2"), ("sub01", "samm")]
+  ]
   subjects = [folds.subject_key(c) for c in clips]
   fs = list(folds.loso_folds(subjects))
   assert [f.subject for f in fs] == ["casme2/sub01", "samm/006", "samm/sub01"]
@@ -58,21 +58,28 @@ def test_loso_folds():
 
 
 def test_megc_generation_sources():
-  src = [{"clip_id": c, "corpus": "casme2"} for c in
-         ["sub01/EP01_13", "sub02/EP02_01f", "sub19/EP01_01f", "sub19/EP19_06f"]]
+  src = [
+    {"clip_id": c, "corpus": "casme2"}
+    for c in ["sub01/EP01_13", "sub02/EP02_01f", "sub19/EP01_01f", "sub19/EP19_06f"]
+  ]
   assert megc_sources.find_generation_sources(src, "casme2") == {
-      "EP01_13": 0, "EP01_01f": 2, "EP19_06f": 3}
+    "EP01_13": 0,
+    "EP01_01f": 2,
+    "EP19_06f": 3,
+  }
   with pytest.raises(KeyError, match="EP01_13"):
     megc_sources.find_generation_sources(src[1:], "casme2")
   with pytest.raises(ValueError, match="several"):
-    megc_sources.find_generation_sources(src + [{"clip_id": "sub09/EP01_13", "corpus": "casme2"}],
-                                         "casme2")
+    megc_sources.find_generation_sources(
+      src + [{"clip_id": "sub09/EP01_13", "corpus": "casme2"}], "casme2"
+    )
   assert megc_sources.GENERATION_SOURCES["samm"] == ("007_7_1", "022_3_3", "018_3_1")
   assert megc_sources.GENERATION_SOURCES["smic"] == ("s20_sur_01", "s3_po_05", "s11_ne_02")
 
 
 def test_builders_register_their_tfds_names():
   import tensorflow_datasets as tfds
+
   for name in sources.BUILDERS:
     cls = sources.builder_class(name)
     assert tfds.builder_cls(name) is cls

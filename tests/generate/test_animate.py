@@ -9,45 +9,56 @@ from me_fomm.generate.animate import Animator, au_prior_values
 from me_fomm.model import build_models, init_variables
 from me_fomm.model.config import model_config
 
-TINY = dict(image_size=32,
-            kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-            generator=dict(block_expansion=4, max_features=16, num_down_blocks=1, num_bottleneck_blocks=1,
-                           dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5)),
-            discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2))
+TINY = dict(
+  image_size=32,
+  kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+  generator=dict(
+    block_expansion=4,
+    max_features=16,
+    num_down_blocks=1,
+    num_bottleneck_blocks=1,
+    dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+  ),
+  discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
+)
 
 
 def _face(t, rng):
-    """(t, 68, 2) px landmarks of a rough face in a 32 px frame, moving a little."""
-    base = np.stack(np.meshgrid(np.linspace(8, 24, 17), np.linspace(10, 24, 4)), -1).reshape(68, 2)
-    return (base[None] + rng.normal(0, 0.3, (t, 68, 2))).astype(np.float32)
+  """(t, 68, 2) px landmarks of a rough face in a 32 px frame, moving a little."""
+  base = np.stack(np.meshgrid(np.linspace(8, 24, 17), np.linspace(10, 24, 4)), -1).reshape(68, 2)
+  return (base[None] + rng.normal(0, 0.3, (t, 68, 2))).astype(np.float32)
 
 
 @pytest.mark.parametrize("variant", ["fomm", "tip24"])
 def test_animator_variants(variant):
-    cfg = model_config(variant, **TINY)
-    models = build_models(cfg)
-    variables = init_variables(models, cfg, jax.random.PRNGKey(0))
-    rng = np.random.default_rng(0)
-    t = 5
-    target = rng.uniform(size=(32, 32, 3)).astype(np.float32)
-    driving = rng.uniform(size=(t, 32, 32, 3)).astype(np.float32)
-    lms = _face(t, rng) if variant == "tip24" else None
-    target_lms = _face(1, rng)[0] if variant == "tip24" else None
+  cfg = model_config(variant, **TINY)
+  models = build_models(cfg)
+  variables = init_variables(models, cfg, jax.random.PRNGKey(0))
+  rng = np.random.default_rng(0)
+  t = 5
+  target = rng.uniform(size=(32, 32, 3)).astype(np.float32)
+  driving = rng.uniform(size=(t, 32, 32, 3)).astype(np.float32)
+  lms = _face(t, rng) if variant == "tip24" else None
+  target_lms = _face(1, rng)[0] if variant == "tip24" else None
 
-    out = Animator(models, variables, cfg, batch_size=2).run(target, driving, target_lms, lms, reference=1)
-    assert out.prediction.shape == (t, 32, 32, 3) and out.prediction.dtype == np.float32
-    assert np.isfinite(out.prediction).all() and 0 <= out.prediction.min() and out.prediction.max() <= 1
-    # Relative motion: at the reference frame the target's own keypoints drive it.
-    np.testing.assert_allclose(out.kp_norm[1], out.kp_source, atol=1e-5)
-    if variant == "tip24":
-        # Per-frame prior: every frame's keypoint values are its own AU keypoints.
-        np.testing.assert_allclose(out.kp_driving, au_prior_values(lms, 32), atol=1e-6)
-    if variant == "fomm":
-        # Absolute mode drives with the driving keypoints themselves.
-        ab = Animator(models, variables, cfg, relative=False, batch_size=8).run(target, driving)
-        np.testing.assert_allclose(ab.kp_norm, ab.kp_driving, atol=1e-6)
-    with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
-        Animator(models, variables, cfg).run(target[:16], driving, target_lms, lms)
-    if variant == "tip24":
-        with pytest.raises(ValueError, match="target_landmarks"):
-            Animator(models, variables, cfg).run(target, driving)
+  out = Animator(models, variables, cfg, batch_size=2).run(
+    target, driving, target_lms, lms, reference=1
+  )
+  assert out.prediction.shape == (t, 32, 32, 3) and out.prediction.dtype == np.float32
+  assert (
+    np.isfinite(out.prediction).all() and 0 <= out.prediction.min() and out.prediction.max() <= 1
+  )
+  # Relative motion: at the reference frame the target's own keypoints drive it.
+  np.testing.assert_allclose(out.kp_norm[1], out.kp_source, atol=1e-5)
+  if variant == "tip24":
+    # Per-frame prior: every frame's keypoint values are its own AU keypoints.
+    np.testing.assert_allclose(out.kp_driving, au_prior_values(lms, 32), atol=1e-6)
+  if variant == "fomm":
+    # Absolute mode drives with the driving keypoints themselves.
+    ab = Animator(models, variables, cfg, relative=False, batch_size=8).run(target, driving)
+    np.testing.assert_allclose(ab.kp_norm, ab.kp_driving, atol=1e-6)
+  with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
+    Animator(models, variables, cfg).run(target[:16], driving, target_lms, lms)
+  if variant == "tip24":
+    with pytest.raises(ValueError, match="target_landmarks"):
+      Animator(models, variables, cfg).run(target, driving)

@@ -1,8 +1,7 @@
 """Reference fixtures of the original PyTorch models, loaded once per test session."""
 
-import pytest
-
 from model_reference import NAMES, get_reference
+import pytest
 
 
 @pytest.fixture(scope="session", params=NAMES)

@@ -17,6 +17,7 @@ class Reference:
   def __init__(self, name: str):
     from me_fomm import convert
     from me_fomm.model import build_models, from_original
+
     self.name = name
     self.npz_path = os.path.join(REF_DIR, f"{name}.npz")
     with np.load(self.npz_path) as data:

@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 
+from model_reference import REF_DIR, get_reference
 import numpy as np
 import pytest
 
 from me_fomm import convert
 from me_fomm.model import config as config_lib
-from model_reference import REF_DIR, get_reference
 
 
 def _fomm_npz():
@@ -21,8 +21,10 @@ def _fomm_npz():
 def test_conversion_maps_layouts_and_folds_spectral_norm(fomm_ref):
   a, v = fomm_ref.arrays, fomm_ref.variables
   torch_w = a["state/kp_detector/predictor.encoder.down_blocks.1.conv.weight"]
-  np.testing.assert_array_equal(v["kp_detector"]["params"]["predictor"]["encoder"]["down_blocks_1"]["conv"]["kernel"],
-                                np.transpose(torch_w, (2, 3, 1, 0)))  # OIHW -> HWIO
+  np.testing.assert_array_equal(
+    v["kp_detector"]["params"]["predictor"]["encoder"]["down_blocks_1"]["conv"]["kernel"],
+    np.transpose(torch_w, (2, 3, 1, 0)),
+  )  # OIHW -> HWIO
   bn = v["generator"]["batch_stats"]["bottleneck"]["r0"]["norm2"]
   np.testing.assert_array_equal(bn["var"], a["state/generator/bottleneck.r0.norm2.running_var"])
   conv = v["discriminator"]["params"]["discs_1"]["down_blocks_2"]["conv"]
@@ -31,22 +33,27 @@ def test_conversion_maps_layouts_and_folds_spectral_norm(fomm_ref):
   # Folded: u^T W v = 1 on the stored singular vectors, so our eval sigma is 1 and the output is torch's.
   assert float(stats["u"] @ w @ stats["v"]) == pytest.approx(1.0, abs=1e-5)
   orig = a["state/discriminator/discs.1.down_blocks.2.conv.weight_orig"]
-  sigma = a["state/discriminator/discs.1.down_blocks.2.conv.weight_u"] @ orig.reshape(orig.shape[0], -1) @ \
-      a["state/discriminator/discs.1.down_blocks.2.conv.weight_v"]
+  sigma = (
+    a["state/discriminator/discs.1.down_blocks.2.conv.weight_u"]
+    @ orig.reshape(orig.shape[0], -1)
+    @ a["state/discriminator/discs.1.down_blocks.2.conv.weight_v"]
+  )
   np.testing.assert_allclose(w, orig.reshape(orig.shape[0], -1) / sigma, rtol=1e-5)
 
 
 def test_npz_without_state_prefix_and_torch_not_imported(tmp_path):
   with np.load(_fomm_npz()) as data:
-    plain = {k[len("state/"):]: data[k] for k in data.files if k.startswith("state/")}
+    plain = {k[len("state/") :]: data[k] for k in data.files if k.startswith("state/")}
   path = tmp_path / "plain.npz"
   np.savez(path, **plain)
   state = convert.load_state_dicts(str(path))
   assert sorted(state) == ["discriminator", "generator", "kp_detector"]
   assert len(state["generator"]) == len([k for k in plain if k.startswith("generator/")])
   # Reading .npz never needs torch (a fresh interpreter proves nothing imported it).
-  code = (f"import sys; from me_fomm import convert; convert.load_state_dicts({str(path)!r}); "
-          "assert 'torch' not in sys.modules")
+  code = (
+    f"import sys; from me_fomm import convert; convert.load_state_dicts({str(path)!r}); "
+    "assert 'torch' not in sys.modules"
+  )
   subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -68,12 +75,15 @@ def test_misfit_lists_every_problem(tmp_path):
   assert "final.weight: shape (3, 8, 7, 7)" in msg
   # The full-size config does not fit the small fixture: all of it is reported at once.
   with pytest.raises(ValueError, match=r"does not fit the 'fomm' config \(\d{3} problem"):
-    convert.convert_state_dicts(convert.load_state_dicts(_fomm_npz()), config_lib.model_config("fomm"))
+    convert.convert_state_dicts(
+      convert.load_state_dicts(_fomm_npz()), config_lib.model_config("fomm")
+    )
 
 
 def test_convert_command_round_trip(tmp_path):
   from me_fomm import checkpoint
   from me_fomm.commands import convert as convert_cmd
+
   ref = get_reference("fomm_small_s0")
   out = str(tmp_path / "ckpt")
   config_path = os.path.join(REF_DIR, "fomm_small_s0.json")
@@ -81,6 +91,7 @@ def test_convert_command_round_trip(tmp_path):
   cfg, variables = checkpoint.load_models(out, expect=ref.cfg)
   assert cfg.variant == "fomm" and cfg.kp_detector.block_expansion == 8
   import jax
+
   got = jax.tree_util.tree_leaves_with_path(variables)
   want = dict(jax.tree_util.tree_leaves_with_path(ref.variables))
   assert len(got) == len(want)
@@ -96,14 +107,22 @@ def test_convert_command_round_trip(tmp_path):
 def test_pth_tar_through_torch(tmp_path):
   torch = pytest.importorskip("torch")  # the optional `convert` extra
   with np.load(_fomm_npz()) as data:
-    ckpt = {m: {k.split("/", 2)[2]: torch.tensor(data[k]) for k in data.files
-                if k.startswith(f"state/{m}/")} for m in convert.MODULES}
-  ckpt["kp_detector"] = {"module." + k: t for k, t in ckpt["kp_detector"].items()}  # DataParallel names
+    ckpt = {
+      m: {
+        k.split("/", 2)[2]: torch.tensor(data[k]) for k in data.files if k.startswith(f"state/{m}/")
+      }
+      for m in convert.MODULES
+    }
+  ckpt["kp_detector"] = {
+    "module." + k: t for k, t in ckpt["kp_detector"].items()
+  }  # DataParallel names
   ckpt["epoch"] = 3
   path = tmp_path / "vox.pth.tar"
   torch.save(ckpt, path)
   state = convert.load_state_dicts(str(path))
   ref = get_reference("fomm_small_s0")
   variables = convert.convert_state_dicts(state, ref.cfg)
-  np.testing.assert_array_equal(variables["kp_detector"]["params"]["kp"]["bias"],
-                                ref.variables["kp_detector"]["params"]["kp"]["bias"])
+  np.testing.assert_array_equal(
+    variables["kp_detector"]["params"]["kp"]["bias"],
+    ref.variables["kp_detector"]["params"]["kp"]["bias"],
+  )

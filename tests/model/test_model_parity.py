@@ -10,10 +10,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from model_reference import get_reference, max_err
 import numpy as np
 
 from me_fomm.model import geometry, motion_transfer, pyramid, tps
-from model_reference import get_reference, max_err
 
 KP_TOL = 1e-5
 IMG_TOL = 1e-4
@@ -28,8 +28,11 @@ def _jitted(ref_name, which):
   if which == "gen":
     return jax.jit(lambda v, s, a, b: r.models.generator.apply(v, s, kp_source=a, kp_driving=b))
   if which == "gen_train":
-    return jax.jit(lambda v, s, a, b: r.models.generator.apply(v, s, kp_source=a, kp_driving=b, train=True,
-                                                               mutable=["batch_stats"]))
+    return jax.jit(
+      lambda v, s, a, b: r.models.generator.apply(
+        v, s, kp_source=a, kp_driving=b, train=True, mutable=["batch_stats"]
+      )
+    )
   raise KeyError(which)
 
 
@@ -61,7 +64,7 @@ def test_pyramid_and_antialias(ref):
   frames = jnp.asarray(ref["frames"])
   assert max_err(pyramid.antialias_downsample(frames, 0.25), ref.nhwc("antialias_0.25")) < 1e-5
   pyr = pyramid.image_pyramid(frames, [1, 0.5, 0.25, 0.125])
-  assert sorted(pyr) == sorted(k[len("pyramid/"):] for k in ref.arrays if k.startswith("pyramid/"))
+  assert sorted(pyr) == sorted(k[len("pyramid/") :] for k in ref.arrays if k.startswith("pyramid/"))
   for key, value in pyr.items():
     assert max_err(value, ref.nhwc(f"pyramid/{key}")) < 1e-5, key
 
@@ -75,8 +78,8 @@ def test_keypoint_detector(ref):
   else:
     kp = _kp(ref, frames)
   for i, name in enumerate(("kp_source", "kp_driving")):
-    assert max_err(kp["value"][i:i + 1], ref[f"{name}/value"]) < KP_TOL, name
-    assert max_err(kp["jacobian"][i:i + 1], ref[f"{name}/jacobian"]) < KP_TOL, name
+    assert max_err(kp["value"][i : i + 1], ref[f"{name}/value"]) < KP_TOL, name
+    assert max_err(kp["jacobian"][i : i + 1], ref[f"{name}/jacobian"]) < KP_TOL, name
   initial = _kp(ref, ref["initial_frame"], ref["initial_au_keypoints_px"] if ref.is_seed else None)
   assert max_err(initial["value"], ref["kp_initial/value"]) < KP_TOL
   assert max_err(initial["jacobian"], ref["kp_initial/jacobian"]) < KP_TOL
@@ -88,18 +91,24 @@ def test_keypoint_detector(ref):
 
 def test_keypoint_detector_precomputed_mask_equals_internal():
   from me_fomm.prior import region_mask
+
   ref = get_reference("seed_small_s0")
   px = ref["au_keypoints_px"]
   inside = _kp(ref, ref["frames"], px)
   mask = region_mask.seed_region_mask(jnp.asarray(px), image_size=256, grid=64)
-  given = _jitted(ref.name, "kp")(ref.variables["kp_detector"], jnp.asarray(ref["frames"]),
-                                  {"value": jnp.asarray(px) * 2 / 256 - 1, "mask": mask})
+  given = _jitted(ref.name, "kp")(
+    ref.variables["kp_detector"],
+    jnp.asarray(ref["frames"]),
+    {"value": jnp.asarray(px) * 2 / 256 - 1, "mask": mask},
+  )
   assert max_err(inside["jacobian"], given["jacobian"]) < 1e-6
 
 
 def test_generator_train_mode(ref):
   ks, kd = _train_kp(ref)
-  out, _ = _jitted(ref.name, "gen_train")(ref.variables["generator"], jnp.asarray(ref["frames"]), ks, kd)
+  out, _ = _jitted(ref.name, "gen_train")(
+    ref.variables["generator"], jnp.asarray(ref["frames"]), ks, kd
+  )
   assert max_err(out["prediction"], ref.nhwc("generator_out_train/prediction")) < IMG_TOL
 
 
@@ -121,8 +130,9 @@ def _pre_training_stats(r):
 def test_generator_eval(ref):
   stats = _pre_training_stats(ref)
   variables = {"params": ref.variables["generator"]["params"], "batch_stats": stats}
-  out = _jitted(ref.name, "gen")(variables, jnp.asarray(ref["frames"][:1]), ref.kp("kp_source"),
-                                 ref.kp("kp_driving"))
+  out = _jitted(ref.name, "gen")(
+    variables, jnp.asarray(ref["frames"][:1]), ref.kp("kp_source"), ref.kp("kp_driving")
+  )
   assert out["mask"].shape == (1, 64, 64, ref.cfg.num_kp + 1)
   assert out["deformation"].shape == (1, 64, 64, 2)
   for key in ("mask", "sparse_deformed", "occlusion_map", "deformed", "prediction"):
@@ -139,7 +149,9 @@ def test_discriminator(ref):
   folded spectral norm), 1e-3 after the first InstanceNorm (ours differs from the fixture by <= 6.3e-4).
   """
   pred = jnp.asarray(ref.nhwc("generator_out/prediction"))
-  out = jax.jit(ref.models.discriminator.apply)(ref.variables["discriminator"], {"prediction_1": pred})
+  out = jax.jit(ref.models.discriminator.apply)(
+    ref.variables["discriminator"], {"prediction_1": pred}
+  )
   for i, fmap in enumerate(out["feature_maps_1"]):
     want = ref.nhwc(f"discriminator_out/feature_maps_1/{i}")
     assert fmap.shape == want.shape
@@ -152,7 +164,9 @@ def test_discriminator(ref):
 def test_normalize_kp(ref):
   drive = ref.kp("kp_driving_own") if ref.is_seed else ref.kp("kp_driving")
   src, ini = ref.kp("kp_source"), ref.kp("kp_initial")
-  out = motion_transfer.normalize_kp(src, drive, ini, use_relative_movement=True, use_relative_jacobian=True)
+  out = motion_transfer.normalize_kp(
+    src, drive, ini, use_relative_movement=True, use_relative_jacobian=True
+  )
   assert max_err(out["value"], ref["normalize_kp/value"]) < KP_TOL
   assert max_err(out["jacobian"], ref["normalize_kp/jacobian"]) < KP_TOL
   out = motion_transfer.normalize_kp(src, drive, ini, adapt_movement_scale=True)

@@ -13,11 +13,19 @@ from me_fomm.model import config as config_lib
 def _tiny_config():
   # 32 px, scale 0.5 -> 16 px hourglass inputs, divisible by 2**3.
   return config_lib.model_config(
-      "fomm", image_size=32, num_kp=3,
-      kp_detector=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5),
-      generator=dict(block_expansion=4, max_features=8, num_down_blocks=2, num_bottleneck_blocks=1,
-                     dense_motion=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5)),
-      discriminator=dict(block_expansion=4, max_features=8))
+    "fomm",
+    image_size=32,
+    num_kp=3,
+    kp_detector=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5),
+    generator=dict(
+      block_expansion=4,
+      max_features=8,
+      num_down_blocks=2,
+      num_bottleneck_blocks=1,
+      dense_motion=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5),
+    ),
+    discriminator=dict(block_expansion=4, max_features=8),
+  )
 
 
 def _loss_fn(models):
@@ -28,8 +36,9 @@ def _loss_fn(models):
     gv = {**variables["generator"], "params": params["generator"]}
     kp_s, _ = models.kp_detector.apply(kv, source, train=True, mutable=["batch_stats"])
     kp_d, kstats = models.kp_detector.apply(kv, driving, train=True, mutable=["batch_stats"])
-    out, gstats = models.generator.apply(gv, source, kp_source=kp_s, kp_driving=kp_d, train=True,
-                                         mutable=["batch_stats"])
+    out, gstats = models.generator.apply(
+      gv, source, kp_source=kp_s, kp_driving=kp_d, train=True, mutable=["batch_stats"]
+    )
     value = jnp.mean(jnp.abs(out["prediction"] - driving)) + jnp.mean(kp_d["value"] ** 2)
     return value, (kstats, gstats)
 
@@ -42,7 +51,7 @@ def test_remat_same_variables_loss_gradients_and_statistics():
   variables = model_lib.init_variables(plain, cfg, 0)
   # The parameter tree is the same with remat (names are given explicitly), so checkpoints load.
   remat_abstract = model_lib.abstract_variables(remat, cfg)
-  assert (jax.tree.structure(remat_abstract) == jax.tree.structure(variables))
+  assert jax.tree.structure(remat_abstract) == jax.tree.structure(variables)
 
   rng = np.random.default_rng(0)
   source = jnp.asarray(rng.random((2, 32, 32, 3), np.float32))
@@ -52,9 +61,15 @@ def test_remat_same_variables_loss_gradients_and_statistics():
   # The remat version really holds checkpointed regions: per call of the loss 2 keypoint detector
   # hourglasses + generator (first, 2 down, 1 bottleneck, 2 up blocks, dense motion) = 9; the plain
   # one none. (The primitive is `remat2` in jax 0.10, `checkpoint` in some versions.)
-  regions = [len(re.findall(r"\b(?:remat\w*|checkpoint)\[",
-                            str(jax.make_jaxpr(_loss_fn(m))(params, variables, source, driving))))
-             for m in (plain, remat)]
+  regions = [
+    len(
+      re.findall(
+        r"\b(?:remat\w*|checkpoint)\[",
+        str(jax.make_jaxpr(_loss_fn(m))(params, variables, source, driving)),
+      )
+    )
+    for m in (plain, remat)
+  ]
   assert regions == [0, 9]
 
   results = []

@@ -36,7 +36,9 @@ def test_leading_batch_dims_and_explicit_formula():
   out = au.landmarks_to_au(lm)
   assert out.shape == (3, 4, 18, 2)
   d = lm[..., 42, 0] - lm[..., 39, 0]
-  np.testing.assert_allclose(out[..., :12, :], lm[..., [19, 24, 27, 38, 41, 43, 46, 48, 54, 55, 57, 59], :])
+  np.testing.assert_allclose(
+    out[..., :12, :], lm[..., [19, 24, 27, 38, 41, 43, 46, 48, 54, 55, 57, 59], :]
+  )
   np.testing.assert_allclose(out[..., 12, 0], lm[..., 31, 0] - d / 2, rtol=1e-6)
   np.testing.assert_allclose(out[..., 13, 0], lm[..., 35, 0] + d / 2, rtol=1e-6)
   np.testing.assert_allclose(out[..., 14, 1], lm[..., 41, 1] + d / 2, rtol=1e-6)
@@ -67,7 +69,7 @@ def test_mirror_landmarks_geometry_and_au_consistency(ref):
   np.testing.assert_allclose(m[:, 19], np.stack([width - 1 - lm[:, 24, 0], lm[:, 24, 1]], -1))
   # Deriving AU keypoints commutes with the flip.
   np.testing.assert_allclose(
-      au.landmarks_to_au(m), au.mirror_au(au.landmarks_to_au(lm), width), atol=1e-5
+    au.landmarks_to_au(m), au.mirror_au(au.landmarks_to_au(lm), width), atol=1e-5
   )
   mj = au.mirror_landmarks(jnp.asarray(lm), width)
   np.testing.assert_allclose(np.asarray(mj), m)
@@ -76,7 +78,9 @@ def test_mirror_landmarks_geometry_and_au_consistency(ref):
 def test_value_conversion_is_the_seeds(ref):
   value = au.au_px_to_value(ref["au_keypoints_px"][:1], 256)
   np.testing.assert_allclose(value, ref["kp_source/value"], atol=1e-6)
-  np.testing.assert_allclose(au.value_to_au_px(jnp.asarray(value), 256), ref["au_keypoints_px"][:1], atol=1e-4)
+  np.testing.assert_allclose(
+    au.value_to_au_px(jnp.asarray(value), 256), ref["au_keypoints_px"][:1], atol=1e-4
+  )
 
 
 @pytest.mark.parametrize("shape", [(68,), (67, 2), (2, 68, 3), (5, 18, 2)])

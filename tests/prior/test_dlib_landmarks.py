@@ -62,7 +62,11 @@ def test_astronaut_landmarks_and_au_keypoints_in_place(astronaut_faces):
 def test_landmarks_in_given_box_and_gray_frames(detector, astronaut, astronaut_faces):
   face = astronaut_faces[0]
   np.testing.assert_array_equal(detector.landmarks(astronaut, face.box), face.landmarks)
-  gray = (astronaut.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).round().astype(np.uint8)
+  gray = (
+    (astronaut.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32))
+    .round()
+    .astype(np.uint8)
+  )
   gray_face = detector.detect(gray)
   assert gray_face is not None
   assert np.abs(gray_face.landmarks - face.landmarks).mean() < 3.0
@@ -79,7 +83,9 @@ def test_matches_seed_fixture_landmarks(detector):
 
 def test_descriptor_identifies_the_same_person(detector, astronaut, astronaut_faces):
   ref = np.load(FIXTURE)
-  crop = np.clip(np.round(ref["frames"][0] * 255), 0, 255).astype(np.uint8)  # the same face, cropped
+  crop = np.clip(np.round(ref["frames"][0] * 255), 0, 255).astype(
+    np.uint8
+  )  # the same face, cropped
   d_full = detector.descriptor(astronaut, astronaut_faces[0])
   d_crop = detector.descriptor(crop, detector.detect(crop))
   assert d_full.shape == (128,) and d_full.dtype == np.float32 and np.all(np.isfinite(d_full))
@@ -99,14 +105,14 @@ def test_blank_frame_has_no_face(detector):
 
 
 @pytest.mark.parametrize(
-    "frame, match",
-    [
-        (np.zeros((32, 32, 3), np.float32), "uint8.*np.round"),
-        (np.zeros((32, 32, 4), np.uint8), r"\(H, W, 3\).*alpha"),
-        (np.zeros((2, 32, 32, 3), np.uint8), r"\(H, W, 3\)"),
-        (np.zeros((32,), np.uint8), r"\(H, W\)"),
-        ([[0, 1], [2, 3]], "NumPy array"),
-    ],
+  "frame, match",
+  [
+    (np.zeros((32, 32, 3), np.float32), "uint8.*np.round"),
+    (np.zeros((32, 32, 4), np.uint8), r"\(H, W, 3\).*alpha"),
+    (np.zeros((2, 32, 32, 3), np.uint8), r"\(H, W, 3\)"),
+    (np.zeros((32,), np.uint8), r"\(H, W\)"),
+    ([[0, 1], [2, 3]], "NumPy array"),
+  ],
 )
 def test_bad_frames_raise(detector, frame, match):
   with pytest.raises(ValueError, match=match):

@@ -18,7 +18,9 @@ def ref():
 
 
 def test_seed_mask_matches_fixture_under_jit(ref):
-  mask = jax.jit(rm.seed_region_mask, static_argnums=(1, 2, 3))(ref["au_keypoints_px"], 256, 64, 0.75)
+  mask = jax.jit(rm.seed_region_mask, static_argnums=(1, 2, 3))(
+    ref["au_keypoints_px"], 256, 64, 0.75
+  )
   assert mask.shape == (2, 64, 64, 1) and mask.dtype == jnp.float32
   np.testing.assert_allclose(np.asarray(mask)[..., 0], ref["region_mask"][:, 0], atol=1e-5)
 

@@ -17,21 +17,24 @@ from tiny_setup import shared_dir  # noqa: E402
 
 @pytest.fixture(scope="session")
 def compile_cache_dir(tmp_path_factory):
-    return str(shared_dir(tmp_path_factory, "me_fomm_train_jax_cache"))
+  return str(shared_dir(tmp_path_factory, "me_fomm_train_jax_cache"))
 
 
 @pytest.fixture(autouse=True, scope="module")
 def persistent_compile_cache(compile_cache_dir):
-    from jax.experimental.compilation_cache import compilation_cache as cc
+  from jax.experimental.compilation_cache import compilation_cache as cc
 
-    names = ("jax_compilation_cache_dir", "jax_persistent_cache_min_compile_time_secs",
-             "jax_persistent_cache_min_entry_size_bytes")
-    old = {n: getattr(jax.config, n) for n in names}
-    jax.config.update("jax_compilation_cache_dir", compile_cache_dir)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-    cc.reset_cache()
-    yield compile_cache_dir
-    for n, v in old.items():
-        jax.config.update(n, v)
-    cc.reset_cache()
+  names = (
+    "jax_compilation_cache_dir",
+    "jax_persistent_cache_min_compile_time_secs",
+    "jax_persistent_cache_min_entry_size_bytes",
+  )
+  old = {n: getattr(jax.config, n) for n in names}
+  jax.config.update("jax_compilation_cache_dir", compile_cache_dir)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+  jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+  cc.reset_cache()
+  yield compile_cache_dir
+  for n, v in old.items():
+    jax.config.update(n, v)
+  cc.reset_cache()

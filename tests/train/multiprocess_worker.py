@@ -5,6 +5,9 @@ Each process holds its rows of the global batch (its data shard), builds the glo
 every device of both processes (gloo CPU collectives).
 """
 
+# jax.distributed must start before anything else touches JAX, so the other imports follow it.
+# ruff: noqa: E402
+
 import json
 import sys
 
@@ -14,11 +17,14 @@ jax.config.update("jax_cpu_collectives_implementation", "gloo")
 coordinator, n, pid, out = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 jax.distributed.initialize(coordinator_address=coordinator, num_processes=n, process_id=pid)
 
-import numpy as np  # noqa: E402
+import numpy as np
+import tiny_setup
 
-import tiny_setup  # noqa: E402
-from me_fomm import model as model_lib  # noqa: E402
-from me_fomm.train import losses, mesh as mesh_lib, state as state_lib, step as step_lib  # noqa: E402
+from me_fomm import model as model_lib
+from me_fomm.train import losses
+from me_fomm.train import mesh as mesh_lib
+from me_fomm.train import state as state_lib
+from me_fomm.train import step as step_lib
 
 config = tiny_setup.tiny_config("seed", gan=True)
 mesh = mesh_lib.make_mesh()
@@ -27,20 +33,24 @@ optimizers = state_lib.make_optimizers(config, config.steps_per_epoch)
 
 
 def init():
-    v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
-    return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
+  v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
+  return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
 
 
 state = jax.jit(init, out_shardings=mesh_lib.replicated(mesh))()
 vgg = jax.device_put(losses.load_vgg("vgg16")["layers"], mesh_lib.replicated(mesh))
 batch = tiny_setup.tiny_batch(4)
 per = 4 // n
-local = {k: v[pid * per:(pid + 1) * per] for k, v in batch.items()}
+local = {k: v[pid * per : (pid + 1) * per] for k, v in batch.items()}
 global_batch = mesh_lib.global_batch_from_local(local, mesh)
-jitted = step_lib.jit_train_step(step_lib.make_train_step(models, config.model, config, optimizers), mesh)
+jitted = step_lib.jit_train_step(
+  step_lib.make_train_step(models, config.model, config, optimizers), mesh
+)
 step, _ = step_lib.compile_train_step(jitted, state, global_batch, vgg, config.compiler_options)
 state, metrics = step(state, global_batch, vgg)
 metrics = {k: float(np.asarray(v)) for k, v in metrics.items()}
 with open(out, "w") as f:
-    json.dump({"metrics": metrics, "devices": jax.device_count(), "processes": jax.process_count()}, f)
+  json.dump(
+    {"metrics": metrics, "devices": jax.device_count(), "processes": jax.process_count()}, f
+  )
 jax.distributed.shutdown()

@@ -18,142 +18,176 @@ SIZE = 32
 
 
 def tiny_config(variant: str = "seed", gan: bool = True):
-    from experiments.configs.base import base_config
-    from me_fomm.model.config import model_config
+  from experiments.configs.base import base_config
+  from me_fomm.model.config import model_config
 
-    c = base_config()
-    c.name = f"tiny_{variant}"
-    c.model = model_config(
-        variant, image_size=SIZE,
-        kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-        generator=dict(block_expansion=4, max_features=16, num_down_blocks=1, num_bottleneck_blocks=1,
-                       dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2,
-                                         scale_factor=0.5)),
-        discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2))
-    c.data.name = "in_memory"
-    c.data.image_size = SIZE
-    c.data.augment = False
-    c.batch_size = 4
-    c.loss.scales = (1,)
-    # VGG only up to relu2_2: the deep layers are most of a tiny step's FLOPs.
-    c.loss.perceptual = (10.0, 10.0, 0.0, 0.0, 0.0)
-    c.loss.feature_matching = (10.0, 10.0)
-    c.loss.generator_gan = 1.0 if gan else 0.0
-    c.steps_per_epoch = 100
-    c.num_epochs = 1
-    c.log_every = 1
-    c.image_every = 0
-    c.checkpoint_every = 2
-    c.async_checkpoints = True
-    # A large Adam epsilon makes the update ~ lr * g (instead of lr * sign(g) on the first step), so
-    # runs compare at float32 round-off rather than flipping with the sign of tiny gradients; the
-    # larger learning rate keeps the steps as big as plain Adam's. Every tiny test uses this one
-    # program, so it compiles once (persistent cache in conftest.py).
-    c.optim.eps = 1.0
-    c.optim.lr_kp_detector = c.optim.lr_generator = c.optim.lr_discriminator = 2e-3
-    # Tiny programs: compile fast rather than run fast.
-    c.compiler_options = {"xla_backend_optimization_level": 0, "xla_llvm_disable_expensive_passes": True}
-    return c
+  c = base_config()
+  c.name = f"tiny_{variant}"
+  c.model = model_config(
+    variant,
+    image_size=SIZE,
+    kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+    generator=dict(
+      block_expansion=4,
+      max_features=16,
+      num_down_blocks=1,
+      num_bottleneck_blocks=1,
+      dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+    ),
+    discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
+  )
+  c.data.name = "in_memory"
+  c.data.image_size = SIZE
+  c.data.augment = False
+  c.batch_size = 4
+  c.loss.scales = (1,)
+  # VGG only up to relu2_2: the deep layers are most of a tiny step's FLOPs.
+  c.loss.perceptual = (10.0, 10.0, 0.0, 0.0, 0.0)
+  c.loss.feature_matching = (10.0, 10.0)
+  c.loss.generator_gan = 1.0 if gan else 0.0
+  c.steps_per_epoch = 100
+  c.num_epochs = 1
+  c.log_every = 1
+  c.image_every = 0
+  c.checkpoint_every = 2
+  c.async_checkpoints = True
+  # A large Adam epsilon makes the update ~ lr * g (instead of lr * sign(g) on the first step), so
+  # runs compare at float32 round-off rather than flipping with the sign of tiny gradients; the
+  # larger learning rate keeps the steps as big as plain Adam's. Every tiny test uses this one
+  # program, so it compiles once (persistent cache in conftest.py).
+  c.optim.eps = 1.0
+  c.optim.lr_kp_detector = c.optim.lr_generator = c.optim.lr_discriminator = 2e-3
+  # Tiny programs: compile fast rather than run fast.
+  c.compiler_options = {
+    "xla_backend_optimization_level": 0,
+    "xla_llvm_disable_expensive_passes": True,
+  }
+  return c
 
 
 def _landmarks(center, scale):
-    """A rough 68-point face (dlib order) around `center` (px), `scale` px wide."""
-    from benchmarks.train import synthetic_landmarks
+  """A rough 68-point face (dlib order) around `center` (px), `scale` px wide."""
+  from benchmarks.train import synthetic_landmarks
 
-    base = synthetic_landmarks(1, 2, np.random.default_rng(0))[0] - 0.5  # unit face around 0
-    return (base * scale + center).astype(np.float32)
+  base = synthetic_landmarks(1, 2, np.random.default_rng(0))[0] - 0.5  # unit face around 0
+  return (base * scale + center).astype(np.float32)
 
 
 def _frame(center, scale, size=SIZE):
-    yy, xx = np.mgrid[:size, :size].astype(np.float32)
-    blob = np.exp(-(((xx - center[0]) / (0.35 * scale)) ** 2 + ((yy - center[1]) / (0.45 * scale)) ** 2))
-    eyes = sum(np.exp(-(((xx - center[0] + dx) ** 2 + (yy - center[1] + 0.1 * scale) ** 2) / 2.0))
-               for dx in (-0.15 * scale, 0.15 * scale))
-    img = np.stack([0.2 + 0.7 * blob - 0.4 * eyes, 0.15 + 0.6 * blob, 0.3 + 0.4 * blob], -1)
-    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+  yy, xx = np.mgrid[:size, :size].astype(np.float32)
+  blob = np.exp(
+    -(((xx - center[0]) / (0.35 * scale)) ** 2 + ((yy - center[1]) / (0.45 * scale)) ** 2)
+  )
+  eyes = sum(
+    np.exp(-(((xx - center[0] + dx) ** 2 + (yy - center[1] + 0.1 * scale) ** 2) / 2.0))
+    for dx in (-0.15 * scale, 0.15 * scale)
+  )
+  img = np.stack([0.2 + 0.7 * blob - 0.4 * eyes, 0.15 + 0.6 * blob, 0.3 + 0.4 * blob], -1)
+  return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 
 def tiny_clips(num_clips: int = 6, frames: int = 4, seed: int = 0) -> list[dict]:
-    """Clip records as the TFDS builders store them (what `pair_loader` reads)."""
-    from me_fomm_datasets.common.preprocess import encode_png
+  """Clip records as the TFDS builders store them (what `pair_loader` reads)."""
+  from me_fomm_datasets.common.preprocess import encode_png
 
-    rng = np.random.default_rng(seed)
-    clips = []
-    for c in range(num_clips):
-        start = rng.uniform(12, 20, 2)
-        move = rng.uniform(-3, 3, 2)
-        scale = rng.uniform(18, 24)
-        centers = [start + move * t / max(frames - 1, 1) for t in range(frames)]
-        clips.append({
-            "frames": [encode_png(_frame(ct, scale)) for ct in centers],
-            "landmarks": np.stack([_landmarks(ct, scale) for ct in centers]),
-            "onset": 0, "apex": frames - 1, "offset": frames - 1, "label": c % 4,
-            "clip_id": f"tiny{c}",
-        })
-    return clips
+  rng = np.random.default_rng(seed)
+  clips = []
+  for c in range(num_clips):
+    start = rng.uniform(12, 20, 2)
+    move = rng.uniform(-3, 3, 2)
+    scale = rng.uniform(18, 24)
+    centers = [start + move * t / max(frames - 1, 1) for t in range(frames)]
+    clips.append(
+      {
+        "frames": [encode_png(_frame(ct, scale)) for ct in centers],
+        "landmarks": np.stack([_landmarks(ct, scale) for ct in centers]),
+        "onset": 0,
+        "apex": frames - 1,
+        "offset": frames - 1,
+        "label": c % 4,
+        "clip_id": f"tiny{c}",
+      }
+    )
+  return clips
 
 
 def tiny_data_fn(config, local_batch, shard_index, shard_count):
-    """`train_and_evaluate`'s data_fn on in-memory clips through the real pair loader."""
-    from me_fomm.data import pipeline
+  """`train_and_evaluate`'s data_fn on in-memory clips through the real pair loader."""
+  from me_fomm.data import pipeline
 
-    clips = tiny_clips()
-    loader = pipeline.pair_loader(clips, batch_size=local_batch, seed=config.seed,
-                                  shard_index=shard_index, shard_count=shard_count,
-                                  augment=config.data.augment, image_size=config.data.image_size,
-                                  read_threads=0)
-    return loader, len(clips)
+  clips = tiny_clips()
+  loader = pipeline.pair_loader(
+    clips,
+    batch_size=local_batch,
+    seed=config.seed,
+    shard_index=shard_index,
+    shard_count=shard_count,
+    augment=config.data.augment,
+    image_size=config.data.image_size,
+    read_threads=0,
+  )
+  return loader, len(clips)
 
 
 def tiny_batch(batch: int = 4, seed: int = 0) -> dict:
-    """One global batch of pairs (numpy), the same on every process."""
-    from me_fomm.data import pipeline
+  """One global batch of pairs (numpy), the same on every process."""
+  from me_fomm.data import pipeline
 
-    loader = pipeline.pair_loader(tiny_clips(seed=seed), batch_size=batch, seed=seed, augment=False,
-                                  image_size=SIZE, read_threads=0)
-    return {k: np.asarray(v) for k, v in next(loader).items()}
+  loader = pipeline.pair_loader(
+    tiny_clips(seed=seed),
+    batch_size=batch,
+    seed=seed,
+    augment=False,
+    image_size=SIZE,
+    read_threads=0,
+  )
+  return {k: np.asarray(v) for k, v in next(loader).items()}
 
 
 def subprocess_env(cache_dir: str, devices: int = 4) -> dict:
-    """Environment of a test subprocess: simulated devices, CPU, the shared compilation cache."""
-    here = os.path.dirname(__file__)
-    repo = os.path.dirname(os.path.dirname(here))
-    return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-                JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=cache_dir,
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-                PYTHONPATH=os.pathsep.join([repo, here]))
+  """Environment of a test subprocess: simulated devices, CPU, the shared compilation cache."""
+  here = os.path.dirname(__file__)
+  repo = os.path.dirname(os.path.dirname(here))
+  return dict(
+    os.environ,
+    XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+    JAX_PLATFORMS="cpu",
+    JAX_COMPILATION_CACHE_DIR=cache_dir,
+    JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+    JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
+    PYTHONPATH=os.pathsep.join([repo, here]),
+  )
 
 
 def trainer_config():
-    """The trainer tests' config: the tiny seed model with its GAN, 12 steps."""
-    c = tiny_config("seed", gan=True)
-    c.total_steps = 12
-    c.checkpoint_every = 4
-    c.keep_checkpoints = 1
-    c.keep_every = 8
-    c.image_every = 6
-    c.log_every = 1
-    return c
+  """The trainer tests' config: the tiny seed model with its GAN, 12 steps."""
+  c = tiny_config("seed", gan=True)
+  c.total_steps = 12
+  c.checkpoint_every = 4
+  c.keep_checkpoints = 1
+  c.keep_every = 8
+  c.image_every = 6
+  c.log_every = 1
+  return c
 
 
 def shared_dir(tmp_path_factory, name: str):
-    """A folder shared by every pytest-xdist worker of this run (each worker has its own basetemp;
-    their parent is the run's)."""
-    root = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent
-    path = root / name
-    path.mkdir(exist_ok=True)
-    return path
+  """A folder shared by every pytest-xdist worker of this run (each worker has its own basetemp;
+  their parent is the run's)."""
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent
+  path = root / name
+  path.mkdir(exist_ok=True)
+  return path
 
 
 @contextlib.contextmanager
 def exclusive(lock_path):
-    """Holds an exclusive lock on `lock_path` (one worker at a time)."""
-    with open(lock_path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+  """Holds an exclusive lock on `lock_path` (one worker at a time)."""
+  with open(lock_path, "w") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
