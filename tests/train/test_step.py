@@ -149,7 +149,9 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
       for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=1e-6, err_msg=k)
     p4, p1 = jax.device_get(new4.variables), jax.device_get(new1.variables)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6), p4, p1)
+    # Adam divides by sqrt(v): a parameter whose gradient is ~0 moves by round-off amplified to a few
+    # 1e-6 (seen: 1.7e-6 on one of 576 entries), so the absolute tolerance is 1e-5.
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), p4, p1)
     # Training moved every module (the discriminator too: GAN on).
     for name in ("kp_detector", "generator", "discriminator"):
       moved = jax.tree.leaves(
