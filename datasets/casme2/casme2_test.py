@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from me_fomm.data import images
 from me_fomm_datasets.casme2 import casme2_dataset_builder as C
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import preprocess as P
@@ -41,7 +42,7 @@ def test_clip_fields(casme2):
   assert c["label"] == 1 and c["emotion"] == b"happiness"
   assert c["landmarks"].shape == (6, 68, 2)
   assert 0 < c["landmarks"][..., 0].mean() < 64 and 0 < c["landmarks"][..., 1].mean() < 64
-  assert P.decode_png(c["frames"][0]).shape == (64, 64, 3)
+  assert images.decode_frame(c["frames"][0]).shape == (64, 64, 3)
   # '/' and missing ApexFrame cells: the middle of onset and offset, flagged.
   slash, empty = clips["sub01/EP03_02"], clips["sub02/EP01_13"]
   assert (slash["onset"], slash["apex"], slash["offset"], bool(slash["apex_estimated"])) == (

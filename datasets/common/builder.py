@@ -26,6 +26,7 @@ import cv2
 from etils import epath
 import tensorflow_datasets as tfds
 
+from me_fomm.data import images, vocab
 from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 
@@ -82,8 +83,8 @@ def make_config(
     raise ValueError(f"resolution must be an integer in [16, 1024] pixels, got {resolution!r}.")
   if not 0.0 <= margin <= 2.0:
     raise ValueError(f"margin must be in [0, 2] (fraction of the face box side), got {margin!r}.")
-  if frame_format not in P.FRAME_FORMATS:
-    raise ValueError(f"frame_format must be one of {P.FRAME_FORMATS}, got {frame_format!r}.")
+  if frame_format not in images.FRAME_FORMATS:
+    raise ValueError(f"frame_format must be one of {images.FRAME_FORMATS}, got {frame_format!r}.")
   return ClipConfig(
     name=config_name(variant, resolution, grayscale, margin, default_margin, frame_format),
     description=description
@@ -155,7 +156,7 @@ def coded_clip_spec(
     subject=subject,
     corpus=corpus,
     emotion=emotion,
-    label=F.emotion_to_label(emotion),
+    label=vocab.emotion_to_label(emotion),
     action_units=sheets.as_text(row["actionunits"]),
     frame_paths=[],
     frame_numbers=[],

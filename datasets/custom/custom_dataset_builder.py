@@ -17,8 +17,8 @@ import os
 
 import numpy as np
 
+from me_fomm.data import vocab
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
@@ -93,7 +93,7 @@ def clip_specs(
       subject=subject,
       corpus=corpus,
       emotion=emotion,
-      label=F.emotion_to_label(emotion),
+      label=vocab.emotion_to_label(emotion),
       action_units=row.get("actionunits", ""),
       frame_paths=[],
       frame_numbers=[],

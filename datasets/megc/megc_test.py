@@ -1,5 +1,6 @@
 """megc: the three-class composite of the fake CASME II, SAMM and SMIC-HS."""
 
+from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common.testing import build
 from me_fomm_datasets.megc import megc_dataset_builder as M
@@ -18,9 +19,7 @@ def test_composite(fake_corpora, tmp_path):
   assert {c for c, _ in clips} == {"casme2", "samm", "smic"}
   assert all(int(c["label"]) in (0, 1, 2) for c in clips.values())
   frame = ds[0]["frames"][0]
-  from me_fomm_datasets.common import preprocess as P
-
-  f = P.decode_png(frame)
+  f = images.decode_frame(frame)
   assert (f[..., 0] == f[..., 2]).all()  # grayscale-as-3-channels config
   report = B.read_report(b)
   assert "samm: 4 of 5 clips are in the MEGC2019 classes" in report["notes"]  # Other left out

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common.testing import build
 from me_fomm_datasets.samm import samm_dataset_builder as S
 
@@ -25,7 +25,7 @@ def test_build_and_read_back(samm):
   c = clips["007_7_1"]
   assert c["subject"] == b"007" and c["label"] == 1 and c["fps"] == 200.0
   assert (c["onset"], c["apex"], c["offset"]) == (0, 3, 5)
-  frame = P.decode_png(c["frames"][2])
+  frame = images.decode_frame(c["frames"][2])
   assert frame.shape == (64, 64, 3)
   assert np.array_equal(frame[..., 0], frame[..., 1])  # gray decoded to 3 equal channels
   assert bool(clips["018_3_1"]["apex_estimated"])  # Apex Frame -1

@@ -92,6 +92,7 @@ def run(
 
   Every input is checked before the output folder is touched; the output appears only when complete.
   """
+  from me_fomm.generate import driving as driving_lib
   from me_fomm.generate import pipeline, video
   from me_fomm.generate import target as target_lib
 
@@ -109,7 +110,7 @@ def run(
     raise ValueError(f"--magnify must be > 0 (1 = motion as driven), got {magnify}")
   out = pipeline.check_output(out, overwrite)
   photo = video.read_image(target)
-  clip = video.read_clip(driving, data_dir=data_dir, fps=fps)
+  clip = driving_lib.read_clip(driving, data_dir=data_dir, fps=fps)
   model = pipeline.load_model(checkpoint, expect=pipeline.expected_model_config(config), step=step)
   cfg = model.config
   detector = None

@@ -82,16 +82,7 @@ def main(argv) -> None:
   if report is None:
     print("no build report found.")
     return
-  from me_fomm_datasets.common.builder import BuildReport
-
-  r = BuildReport(
-    written=report["written"],
-    skipped=[tuple(s) for s in report["skipped"]],
-    frames=report["frames"],
-    borrowed_frames=report["borrowed_frames"],
-    notes=report.get("notes", []),
-  )
-  print(r.summary())
+  print(sources.report_summary(report))
 
 
 if __name__ == "__main__":
