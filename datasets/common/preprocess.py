@@ -25,6 +25,9 @@ import numpy as np
 
 from me_fomm.data import faces, images, vocab
 
+# Image files a corpus folder holds frames in (CASME II and SAMM: jpg, SMIC: bmp, custom: any).
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
 
 class ClipError(ValueError):
   """A clip that cannot be built; the message names the clip and the file at fault."""
@@ -34,6 +37,7 @@ class ClipError(ValueError):
 class ClipSpec:
   """One clip as an annotation describes it, before any pixel is read.
 
+  `label` defaults to the class of the annotated `emotion` (`vocab.emotion_to_label`).
   `onset`/`apex`/`offset` are absolute frame numbers as annotated (None where missing);
   `frame_numbers[i]` is the number of `frame_paths[i]` (sorted). `problem` carries a defect
   found while parsing the annotation (missing folder, duplicated row): the clip is then
@@ -43,11 +47,11 @@ class ClipSpec:
   clip_id: str
   subject: str
   corpus: str
-  emotion: str
-  label: str
-  action_units: str
-  frame_paths: list
-  frame_numbers: list
+  emotion: str = ""
+  label: str | None = None
+  action_units: str = ""
+  frame_paths: list = dataclasses.field(default_factory=list)
+  frame_numbers: list = dataclasses.field(default_factory=list)
   onset: int | None = None
   apex: int | None = None
   offset: int | None = None
@@ -55,6 +59,17 @@ class ClipSpec:
   where: str = ""  # where the annotation came from, e.g. "CASME2-coding.xlsx row 12"
   problem: str | None = None
   extra: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.label is None:
+      self.label = vocab.emotion_to_label(self.emotion)
+
+  def list_frames(self, folder: str, extensions: Sequence[str] = FRAME_EXTENSIONS) -> None:
+    """Sets the frame files (and their numbers) from a folder, or `problem` if they cannot be."""
+    try:
+      self.frame_paths, self.frame_numbers = numbered_frames(folder, extensions, self.clip_id)
+    except ClipError as e:
+      self.problem = str(e)
 
 
 @dataclasses.dataclass

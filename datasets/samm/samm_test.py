@@ -5,7 +5,7 @@ import pytest
 
 from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.common.testing import build, records
 from me_fomm_datasets.samm import samm_dataset_builder as S
 
 
@@ -19,8 +19,7 @@ def test_build_and_read_back(samm):
   assert report["written"] == {"train": 4}
   assert [s[1] for s in report["skipped"]] == ["009_2_1"]
   assert "row 19" in report["skipped"][0][2]  # header on 14, fifth data row
-  ds = samm.as_data_source("train")
-  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  clips = records(samm)
   assert set(clips) == {"006_1_2", "007_7_1", "018_3_1", "022_3_3"}
   c = clips["007_7_1"]
   assert c["subject"] == b"007" and c["label"] == 1 and c["fps"] == 200.0
@@ -40,3 +39,17 @@ def test_header_must_exist(tmp_path):
   fake.write_xlsx(str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"), ["Subject", "File"], [[6, "x"]])
   with pytest.raises(ValueError, match="no header row"):
     S.clip_specs(str(tmp_path))
+
+
+def test_row_with_a_bad_subject_is_a_problem_named_by_its_file(tmp_path):
+  from me_fomm_datasets.common import fake
+
+  (tmp_path / "SAMM" / "006").mkdir(parents=True)
+  fake.write_xlsx(
+    str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"),
+    list(S.COLUMNS),
+    [["six", "006_1_2", 1, 2, 3, "4", "Anger"], ["?", None, 1, 2, 3, "4", "Anger"]],
+  )
+  specs = S.clip_specs(str(tmp_path))
+  assert [s.clip_id for s in specs] == ["006_1_2", "row3"]
+  assert specs[0].problem.endswith("subject 'six' is not a number; expected e.g. 006.")
