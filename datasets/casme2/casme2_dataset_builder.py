@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 
-from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import coded, sheets
 from me_fomm_datasets.common import preprocess as P
 
@@ -69,6 +68,7 @@ SHEET = coded.Sheet(
   columns=COLUMNS,
   fps=FPS,
   instructions=INSTRUCTIONS,
+  frames_root=find_raw_folder,
   subject_folder=subject_folder,
   subject_in_clip_id=True,  # file names repeat across subjects
 )
@@ -76,10 +76,10 @@ SHEET = coded.Sheet(
 
 def clip_specs(manual_dir: str, corpus: str = "casme2") -> list[P.ClipSpec]:
   """ClipSpecs of every coded clip; defects become `problem`s (skipped or strict error)."""
-  return coded.clip_specs(manual_dir, find_raw_folder(manual_dir), SHEET, corpus)
+  return coded.clip_specs(manual_dir, SHEET, corpus)
 
 
-class Casme2(B.ClipBuilder):
+class Casme2(coded.CodedBuilder):
   """CASME II micro-expression clips, cropped and landmarked (see module doc)."""
 
   name = "casme2"
@@ -91,10 +91,7 @@ class Casme2(B.ClipBuilder):
     "Spontaneous Micro-Expression Database and the Baseline Evaluation. PLoS ONE 2014."
   )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
-  BUILDER_CONFIGS = B.standard_configs()
-
-  def _clip_specs(self, manual_dir):
-    return {"train": clip_specs(manual_dir, self.CORPUS)}
+  SHEET = SHEET
 
 
 Builder = Casme2

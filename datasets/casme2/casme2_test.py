@@ -10,12 +10,9 @@ from me_fomm.data import images
 from me_fomm_datasets.casme2 import casme2_dataset_builder as C
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common.testing import build, records
+from me_fomm_datasets.common.testing import build, built, records
 
-
-@pytest.fixture(scope="module")
-def casme2(fake_corpora, tmp_path_factory):
-  return build(C.Casme2, "64", tmp_path_factory.mktemp("casme2"), fake_corpora)
+casme2 = built(C.Casme2, "64", "casme2")
 
 
 def test_builds_good_clips_and_skips_bad_ones(casme2):

@@ -13,6 +13,7 @@ import dataclasses
 import os
 from typing import Callable
 
+from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
@@ -26,14 +27,17 @@ class Sheet:
   columns: tuple  # column names the header row must hold (compared case- and space-blind)
   fps: float
   instructions: str  # how to get the corpus, appended to "not found" errors
+  # manual_dir -> the folder holding the subject folders; FileNotFoundError if there is none.
+  frames_root: Callable[[str], str]
   # Sheet cell -> subject folder name; ValueError with a message saying what was expected.
   subject_folder: Callable[[object], str]
   # True: a clip id is `subject/filename` (CASME II reuses file names across subjects).
   subject_in_clip_id: bool = False
 
 
-def clip_specs(manual_dir: str, frames_root: str, sheet: Sheet, corpus: str) -> list[P.ClipSpec]:
+def clip_specs(manual_dir: str, sheet: Sheet, corpus: str) -> list[P.ClipSpec]:
   """ClipSpecs of every coded row of the corpus's spreadsheet found in `manual_dir`."""
+  frames_root = sheet.frames_root(manual_dir)
   path = sheets.find_file(manual_dir, sheet.patterns, sheet.what, sheet.instructions)
   name = os.path.basename(path)
   specs = []
@@ -99,3 +103,13 @@ def row_spec(
   else:
     spec.list_frames(folder)
   return spec
+
+
+class CodedBuilder(B.ClipBuilder, skip_registration=True):
+  """A builder of a FACS-coded corpus: its clips are the rows of `SHEET` (one `train` split)."""
+
+  SHEET: Sheet
+  BUILDER_CONFIGS = B.standard_configs()
+
+  def _clip_specs(self, manual_dir):
+    return {"train": clip_specs(manual_dir, self.SHEET, self.CORPUS)}

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 
-from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import coded, sheets
 from me_fomm_datasets.common import preprocess as P
 
@@ -63,16 +62,17 @@ SHEET = coded.Sheet(
   columns=COLUMNS,
   fps=FPS,
   instructions=INSTRUCTIONS,
+  frames_root=find_samm_folder,
   subject_folder=subject_folder,
 )
 
 
 def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
   """ClipSpecs of every coded clip; defects become `problem`s (skipped or strict error)."""
-  return coded.clip_specs(manual_dir, find_samm_folder(manual_dir), SHEET, corpus)
+  return coded.clip_specs(manual_dir, SHEET, corpus)
 
 
-class Samm(B.ClipBuilder):
+class Samm(coded.CodedBuilder):
   """SAMM micro-movement clips, cropped and landmarked (see module doc)."""
 
   name = "samm"
@@ -84,10 +84,7 @@ class Samm(B.ClipBuilder):
     "Micro-Facial Movement Dataset. IEEE Trans. Affective Computing 2018."
   )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
-  BUILDER_CONFIGS = B.standard_configs()
-
-  def _clip_specs(self, manual_dir):
-    return {"train": clip_specs(manual_dir, self.CORPUS)}
+  SHEET = SHEET
 
 
 Builder = Samm

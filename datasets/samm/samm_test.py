@@ -5,13 +5,10 @@ import pytest
 
 from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common.testing import build, records
+from me_fomm_datasets.common.testing import built, records
 from me_fomm_datasets.samm import samm_dataset_builder as S
 
-
-@pytest.fixture(scope="module")
-def samm(fake_corpora, tmp_path_factory):
-  return build(S.Samm, "64", tmp_path_factory.mktemp("samm"), fake_corpora)
+samm = built(S.Samm, "64", "samm")
 
 
 def test_build_and_read_back(samm):
