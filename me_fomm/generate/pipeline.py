@@ -164,8 +164,9 @@ def prepare_driving(
 ) -> tuple[np.ndarray, np.ndarray | None]:
   """Driving frames at the model's resolution (uint8 (T, S, S, 3)) and their landmarks (or None).
 
-  Corpus clips are already face crops with stored landmarks: only resized (with `me_fomm.data.images`). Files and
-  folders are cropped like training clips (one box from the onset frame) unless `crop` is False.
+  Corpus clips are already face crops with stored landmarks: only resized, landmarks with the frames
+  (`me_fomm.data.images.resize_with_points`). Files and folders are cropped like training clips (one box from
+  the onset frame) unless `crop` is False.
   """
   size = int(model_config.image_size)
   need = needs_landmarks(model_config) if need_landmarks is None else need_landmarks
