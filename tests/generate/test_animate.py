@@ -60,6 +60,12 @@ def test_animator_variants(variant):
     np.testing.assert_allclose(ab.kp_norm, ab.kp_driving, atol=1e-6)
   with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
     Animator(models, variables, cfg).run(target[:16], driving, target_lms, lms)
+  bad = driving.copy()
+  bad[2, 0, 0, 0] = np.nan
+  with pytest.raises(ValueError, match="driving_frames: image has 1 non-finite"):
+    Animator(models, variables, cfg).run(target, bad, target_lms, lms)
   if variant == "tip24":
     with pytest.raises(ValueError, match="target_landmarks"):
       Animator(models, variables, cfg).run(target, driving)
+    with pytest.raises(ValueError, match="NaN or inf"):
+      Animator(models, variables, cfg).run(target, driving, target_lms, lms * np.nan)
