@@ -63,7 +63,7 @@ def train_curve(config, batches: list[dict]) -> tuple[list[float], dict, float]:
   from me_fomm.train import mesh as mesh_lib
 
   mesh = mesh_lib.make_mesh()
-  _, state, vgg, step = measure.train_setup(config, mesh, seed=config.seed)
+  _, state, vgg, step = measure.train_setup(config, mesh)
   device_batches = [mesh_lib.global_batch_from_local(b, mesh) for b in batches]
   t = time.perf_counter()
   compiled = step.lower(state, device_batches[0], vgg).compile()

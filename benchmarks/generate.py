@@ -33,37 +33,6 @@ def _setup(config, image_size: int | None):
   return cfg, models, variables, Animator
 
 
-def _synthetic_landmarks(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-  """(n, 68, 2) px: a frontal face's landmarks, jittered (the prior keypoints need some; values do not
-  change the speed)."""
-  t = np.linspace(0, 1, 17)
-  jaw = np.stack([0.15 + 0.7 * t, 0.45 + 0.4 * np.sin(np.pi * t)], -1)
-  brows = np.stack(
-    [np.r_[np.linspace(0.22, 0.44, 5), np.linspace(0.56, 0.78, 5)], np.full(10, 0.35)], -1
-  )
-  nose = np.stack(
-    [
-      np.r_[np.full(4, 0.5), np.linspace(0.43, 0.57, 5)],
-      np.r_[np.linspace(0.42, 0.58, 4), np.full(5, 0.62)],
-    ],
-    -1,
-  )
-  a = np.linspace(0, 2 * np.pi, 6, endpoint=False)
-  eyes = np.concatenate(
-    [np.stack([c - 0.06 * np.cos(a), 0.44 - 0.02 * np.sin(a)], -1) for c in (0.35, 0.65)]
-  )
-  b = np.linspace(0, 2 * np.pi, 20, endpoint=False)
-  mouth = np.stack(
-    [
-      0.5 - np.r_[0.12 * np.cos(b[:12]), 0.08 * np.cos(b[12:])],
-      0.74 - np.r_[0.04 * np.sin(b[:12]), 0.015 * np.sin(b[12:])],
-    ],
-    -1,
-  )
-  face = np.concatenate([jaw, brows, nose, eyes, mouth])
-  return ((face[None] + rng.normal(0, 0.005, (n, 68, 2))) * (size - 1)).astype(np.float32)
-
-
 def _first_output(fn, *args):
   return fn(*args)[0]
 
@@ -84,7 +53,9 @@ def run(
     steps, warmup, repeats: timed calls per repeat, untimed calls, repeats (median reported).
     image_size: override of the model's resolution (e.g. 256 for the demo config's architecture at 256).
   """
-  from benchmarks.measure import compiled_flops, peak_memory, time_steps
+  from benchmarks.measure import throughput_row
+  from benchmarks.train import synthetic_landmarks
+  from me_fomm.prior.inputs import keypoint_prior
 
   cfg, models, variables, Animator = _setup(config, image_size)
   size = int(cfg.image_size)
@@ -95,40 +66,21 @@ def run(
     v = jax.device_put(animator.variables)
     source = jnp.asarray(rng.random((1, size, size, 3), np.float32))
     driving = jnp.asarray(rng.random((b, size, size, 3), np.float32))
-    prior = None
-    src_prior = None
-    if animator.uses_prior:
-      from me_fomm.generate.animate import au_prior_values
-
-      lm = _synthetic_landmarks(b + 1, size, rng)
-      values = au_prior_values(lm, size)
-      src_prior, prior = jnp.asarray(values[:1]), jnp.asarray(values[1:])
+    # The target's and the driving frames' prior keypoints (None for learned keypoints).
+    lm = synthetic_landmarks(b + 1, size, rng)
+    src_prior, prior = (
+      None if p is None else jnp.asarray(p["value"])
+      for p in (keypoint_prior(cfg, lm[:1], lm[:1]), keypoint_prior(cfg, lm[1:], lm[1]))
+    )
     kp_s = animator._keypoints(v, source, src_prior)
     kp_0 = animator._keypoints(v, driving[:1], None if prior is None else prior[:1])
     t = time.perf_counter()
     scale = jnp.float32(1.0)
     compiled = animator._frames.lower(v, source, kp_s, kp_0, driving, prior, scale).compile()
     compile_s = time.perf_counter() - t
-    flops = compiled_flops(compiled)
-
     call = functools.partial(_first_output, compiled, v, source, kp_s, kp_0, driving, prior, scale)
-
-    timing = time_steps(call, n_steps, repeats, warmup)
-    step_s = timing["step_time_s"]
-    row = {
-      "figure": b / step_s,
-      "unit": "frames/s",
-      "mode": mode,
-      "frames_per_call": b,
-      "step_time_s": step_s,
-      "compile_time_s": compile_s,
-      "image_size": size,
-      "variant": cfg.variant,
-      "dtype": cfg.dtype,
-      **peak_memory(compiled),
-    }
-    if flops is not None:
-      row.update(model_flops_per_step=flops, achieved_tflops_per_s=flops / step_s / 1e12)
+    row = throughput_row(compiled, call, b, "frames/s", compile_s, n_steps, repeats, warmup)
+    row.update(mode=mode, frames_per_call=b, image_size=size, variant=cfg.variant, dtype=cfg.dtype)
     rows.append(row)
   return rows
 

@@ -68,15 +68,45 @@ def time_steps(call: Callable[[], Any], steps: int, repeats: int, warmup: int) -
   return {"step_time_s": statistics.median(times), "step_time_all_s": times}
 
 
-def train_setup(config, mesh, seed: int = 0):
-  """The pieces of a jitted, sharded train step for `config`, as the trainer builds them.
+def throughput_row(
+  compiled,
+  call: Callable[[], Any],
+  items: int,
+  unit: str,
+  compile_s: float,
+  steps: int,
+  repeats: int,
+  warmup: int,
+  flops_scale: int = 1,
+) -> dict:
+  """The fields every benchmark row has: `figure` (items per second of `call`) and `unit`, step and
+  compile times, peak memory and, where XLA's cost analysis reports them, FLOPs per step and TFLOP/s
+  (`flops_scale`: how many devices the one-device program of the cost analysis stands for)."""
+  step_s = time_steps(call, steps, repeats, warmup)["step_time_s"]
+  row = {
+    "figure": items / step_s,
+    "unit": unit,
+    "step_time_s": step_s,
+    "compile_time_s": compile_s,
+    **peak_memory(compiled),
+  }
+  flops = compiled_flops(compiled)
+  if flops is not None:
+    total = flops * flops_scale
+    row.update(model_flops_per_step=total, achieved_tflops_per_s=total / step_s / 1e12)
+  return row
+
+
+def train_setup(config, mesh):
+  """The pieces of a jitted, sharded train step for `config`, as the trainer builds them (the
+  initial state of `config.seed`).
 
   Returns (models, replicated initial TrainState, replicated VGG layers or None, jitted step).
   """
   import jax
 
   from me_fomm import model as model_lib
-  from me_fomm.train import losses
+  from me_fomm.model import perceptual
   from me_fomm.train import mesh as mesh_lib
   from me_fomm.train import state as state_lib
   from me_fomm.train import step as step_lib
@@ -84,16 +114,13 @@ def train_setup(config, mesh, seed: int = 0):
   repl = mesh_lib.replicated(mesh)
   models = model_lib.build_models(config.model, remat=bool(config.get("remat", False)))
   optimizers = state_lib.make_optimizers(config, steps_per_epoch=1000)
-
-  def init():
-    v = model_lib.init_variables(models, config.model, state_lib.init_rng(seed))
-    return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
-
-  state = jax.jit(init, out_shardings=repl)()
+  state = jax.jit(
+    lambda: state_lib.init_train_state(models, config, optimizers), out_shardings=repl
+  )()
   vgg = None
   if any(config.loss.perceptual):
     vgg = jax.device_put(
-      losses.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"], repl
+      perceptual.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)["layers"], repl
     )
   step = step_lib.jit_train_step(
     step_lib.make_train_step(models, config.model, config, optimizers), mesh

@@ -23,8 +23,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-# The helpers live in benchmarks.measure; re-exported here for `from benchmarks.run import ...`.
-from benchmarks.measure import compiled_flops, device_info, peak_memory, time_steps  # noqa: F401
+from benchmarks.measure import device_info
 
 FLAGS = flags.FLAGS
 

@@ -12,7 +12,6 @@ import jax
 import numpy as np
 
 from benchmarks import measure
-from benchmarks.measure import compiled_flops, peak_memory, time_steps
 
 
 def synthetic_landmarks(batch: int, image_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,7 +71,7 @@ def model_residual_bytes(models, config, batch: int) -> int | None:
   def forward(params, variables, data):
     kv = {**variables["kp_detector"], "params": params["kp_detector"]}
     gv = {**variables["generator"], "params": params["generator"]}
-    prior_s, prior_d = step_lib.batch_priors(data, cfg, cfg.image_size)
+    prior_s, prior_d = step_lib.batch_priors(data, cfg)
     kp_s, _ = models.kp_detector.apply(
       kv, data["source"], prior=prior_s, train=True, mutable=["batch_stats"]
     )
@@ -104,14 +103,13 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
   mesh = mesh_lib.make_mesh()
   mesh_lib.check_batch_divisible(batch, mesh)
   remat = bool(config.get("remat", False))
-  models, state, vgg, step = measure.train_setup(config, mesh, seed=0)
+  models, state, vgg, step = measure.train_setup(config, mesh)
   data = jax.device_put(
     synthetic_batch(batch, config.model.image_size), mesh_lib.batch_sharded(mesh)
   )
   t = time.perf_counter()
   compiled = step.lower(state, data, vgg).compile()
   compile_s = time.perf_counter() - t
-  flops = compiled_flops(compiled)
 
   box = {"state": state}
 
@@ -119,22 +117,15 @@ def run(config, batch: int, steps: int = 10, warmup: int = 2, repeats: int = 3) 
     box["state"], metrics = compiled(box["state"], data, vgg)
     return metrics["loss"]
 
-  timing = time_steps(call, steps, repeats, warmup)
-  step_s = timing["step_time_s"]
-  row = {
-    "figure": batch / step_s,
-    "unit": "pairs/s",
-    "step_time_s": step_s,
-    "compile_time_s": compile_s,
-    "dtype": config.model.dtype,
-    "image_size": config.model.image_size,
-    "gan": config.loss.generator_gan > 0,
-    "remat": remat,
-    "model_residual_bytes": model_residual_bytes(models, config, batch),
-    **peak_memory(compiled),
-  }
-  if flops is not None:
-    # Under SPMD the cost analysis is of one device's program; the step's total is n times it.
-    total = flops * jax.device_count()
-    row.update(model_flops_per_step=total, achieved_tflops_per_s=total / step_s / 1e12)
+  # Under SPMD the cost analysis is of one device's program; the step's total is n times it.
+  row = measure.throughput_row(
+    compiled, call, batch, "pairs/s", compile_s, steps, repeats, warmup, jax.device_count()
+  )
+  row.update(
+    dtype=config.model.dtype,
+    image_size=config.model.image_size,
+    gan=config.loss.generator_gan > 0,
+    remat=remat,
+    model_residual_bytes=model_residual_bytes(models, config, batch),
+  )
   return [row]

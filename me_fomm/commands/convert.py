@@ -41,6 +41,7 @@ def run(
 ) -> dict:
   """Converts and writes the checkpoint; returns the variables."""
   from me_fomm import convert
+  from me_fomm import model as model_lib
   from me_fomm.model import config as config_lib
 
   if not input_path:
@@ -49,10 +50,8 @@ def run(
     raise ValueError("--output is required (the folder to write the Orbax checkpoint to)")
   cfg = config_lib.resolve_config(config, variant=variant)
   variables = convert.convert_checkpoint(input_path, cfg, output, overwrite=overwrite)
-  n = sum(
-    int(x.size) for m in variables.values() for x in __import__("jax").tree_util.tree_leaves(m)
-  )
-  log.info("converted %s (%s config, %d values) -> %s", input_path, cfg.variant, n, output)
+  n = sum(model_lib.count_params(m) for m in variables.values())
+  log.info("converted %s (%s config, %d parameters) -> %s", input_path, cfg.variant, n, output)
   return variables
 
 

@@ -4,7 +4,7 @@
 
 1. builds `synthetic_me` (real face photos shipped with scikit-image and matplotlib, animated with
    micro-expression action units; a held-out identity receives the same motions as ground truth),
-2. trains `experiments/configs/demo.py` with `train_and_evaluate`,
+2. trains `experiments/configs/demo.py` with `me_fomm.train.trainer.train`,
 3. drives the held-out identity with held-out (test-split) clips of each class -> mp4 + GIF (optionally after
    fine-tuning the generator on the held-out target photo alone: `--personalize_steps`),
 4. evaluates (reconstruction; cross-identity with motion fidelity and ground-truth metrics) against the
@@ -228,7 +228,7 @@ def run(
   from me_fomm.evaluate import runner
   from me_fomm.generate import pipeline
   from me_fomm.generate import video as video_lib
-  from me_fomm.train.trainer import train_and_evaluate
+  from me_fomm.train import trainer
 
   t0 = time.time()
 
@@ -252,7 +252,7 @@ def run(
     config.batch_size,
     os.path.join(workdir, "train"),
   )
-  final = train_and_evaluate(config, os.path.join(workdir, "train"))
+  final = trainer.train(config, os.path.join(workdir, "train"))
   if final.get("preempted"):
     # The trainer stops cleanly on SIGTERM with a checkpoint; scoring a half-trained model here would
     # print verdicts about the wrong model.

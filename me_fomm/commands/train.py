@@ -69,7 +69,7 @@ def main(argv) -> None:
     jax.devices(),
   )
   try:
-    result = trainer.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+    result = trainer.train(FLAGS.config, FLAGS.workdir)
   except (ValueError, FileNotFoundError, trainer.NonFiniteLossError) as e:
     # Config, data and divergence problems: the message says what and what to do; the
     # traceback stays in the log for a bug report.

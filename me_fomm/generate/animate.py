@@ -8,7 +8,8 @@ Per frame t of the driving clip (FOMM, Siarohin et al. 2019, Sec. 3 and its demo
     kp_t   = normalize_kp(kp_s, kp_dt, kp_d0)  relative motion: kp_s + (kp_dt - kp_d0), J_dt J_d0^-1 J_s
     out_t  = G(target, kp_s, kp_t)
 
-Facial-prior variants (`kp_mode='prior'`) give the keypoint detector the 18 AU keypoints as `prior`:
+Facial-prior variants (`kp_mode='prior'`) give the keypoint detector the 18 AU keypoints as `prior`
+(`me_fomm.prior.inputs.keypoint_prior`, as training does):
 * source pass: the target's own AU keypoints (from its dlib landmarks);
 * driving pass, `prior_frames='onset'` (the MEGC2021 seed): every frame gets the AU keypoints of the clip's
   onset frame. This is what the seed's animate.py does (its `driving_keypoint` is one keypoint file per clip,
@@ -29,6 +30,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from me_fomm.model import check_inputs
+from me_fomm.prior.inputs import keypoint_prior
+
 
 def _next_pow2(n: int) -> int:
   return 1 << max(0, int(n - 1).bit_length())
@@ -46,15 +50,6 @@ class Animation:
   kp_source: np.ndarray
   kp_driving: np.ndarray
   kp_norm: np.ndarray
-
-
-def au_prior_values(landmarks_px, image_size: int) -> np.ndarray:
-  """dlib landmarks (..., 68, 2) px -> AU keypoint prior values (..., 18, 2) in [-1, 1] (seed scaling)."""
-  from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
-
-  return np.asarray(
-    au_px_to_value(landmarks_to_au(np.asarray(landmarks_px, np.float32)), image_size), np.float32
-  )
 
 
 class Animator:
@@ -94,7 +89,6 @@ class Animator:
     self.variables = {k: variables[k] for k in ("kp_detector", "generator")}
     self.batch_size = int(batch_size)
     self.uses_prior = model_config.kp_mode == "prior"
-    self.prior_frames = model_config.get("prior_frames", "onset")
     self.image_size = int(model_config.image_size)
     kp_detector, generator = models.kp_detector, models.generator
 
@@ -147,9 +141,11 @@ class Animator:
       )
     return x
 
-  def _prior_values(self, driving_landmarks, target_landmarks, t: int, reference: int):
+  def _priors(self, target_landmarks, driving_landmarks, t: int, reference: int):
+    """The keypoint detector's prior of the target ({'value': (1, 18, 2)}) and of the driving frames
+    ({'value': (t, 18, 2)}), or None, None for learned keypoints."""
     if not self.uses_prior:
-      return None, None, None
+      return None, None
     if target_landmarks is None or driving_landmarks is None:
       raise ValueError(
         "this model uses facial-prior keypoints (kp_mode='prior'): pass target_landmarks "
@@ -161,12 +157,10 @@ class Animator:
       raise ValueError(
         f"landmarks: target must be (68, 2) and driving ({t}, 68, 2); got {tl.shape} and {dl.shape}"
       )
-    src = au_prior_values(tl, self.image_size)[None]
-    drv = au_prior_values(dl, self.image_size)
-    init = drv[reference][None]
-    if self.prior_frames == "onset":
-      drv = np.broadcast_to(init, drv.shape).copy()
-    return src, drv, init
+    # The target photo is its own onset; the driving clip's onset is the reference frame.
+    source = keypoint_prior(self.config, tl[None], tl[None])
+    driving = keypoint_prior(self.config, dl, dl[reference])
+    return source, driving
 
   def batch_for(self, num_frames: int) -> int:
     return min(self.batch_size, _next_pow2(num_frames))
@@ -200,16 +194,19 @@ class Animator:
       raise ValueError("driving_frames is empty")
     if not 0 <= reference < t:
       raise ValueError(f"reference frame {reference} is outside the clip's {t} frames")
-    src_prior, drv_prior, init_prior = self._prior_values(
-      driving_landmarks, target_landmarks, t, reference
-    )
+    src_prior, drv_prior = self._priors(target_landmarks, driving_landmarks, t, reference)
+    # Frames, prior keypoints and their batch sizes checked before anything is compiled.
+    check_inputs(self.config, image=target[None], prior=src_prior, where="target")
+    check_inputs(self.config, image=driving, prior=drv_prior, where="driving_frames")
+    src_value = None if src_prior is None else jnp.asarray(src_prior["value"])
+    drv_value = None if drv_prior is None else drv_prior["value"]
     v = self.variables
     source = jnp.asarray(target[None])
-    kp_source = self._keypoints(v, source, None if src_prior is None else jnp.asarray(src_prior))
+    kp_source = self._keypoints(v, source, src_value)
     kp_initial = self._keypoints(
       v,
       jnp.asarray(driving[reference][None]),
-      None if init_prior is None else jnp.asarray(init_prior),
+      None if drv_value is None else jnp.asarray(drv_value[reference][None]),
     )
     scale = jnp.float32(1.0)
     if self.adapt_scale:
@@ -230,7 +227,7 @@ class Animator:
     for i in starts:
       m = min(b, t - i)
       chunk = driving[i : i + m]
-      prior = None if drv_prior is None else drv_prior[i : i + m]
+      prior = None if drv_value is None else drv_value[i : i + m]
       if m < b:  # pad with the last frame so the one compiled program is reused
         chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
         if prior is not None:

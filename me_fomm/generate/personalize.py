@@ -22,6 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from me_fomm.model import check_inputs, geometry, perceptual
+from me_fomm.model import pyramid as pyramid_lib
+from me_fomm.prior.inputs import keypoint_prior
+
 
 @dataclasses.dataclass
 class PersonalizeConfig:
@@ -56,23 +60,15 @@ class Personalizer:
   def __init__(
     self, models, model_config, config: PersonalizeConfig | None = None, vgg: dict | None = None
   ):
-    from me_fomm.model import pyramid as pyramid_lib
-    from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
-    from me_fomm.train import losses as losses_lib
-
     self.cfg = cfg = config or PersonalizeConfig()
     self.model_config = model_config
     self.uses_prior = model_config.kp_mode == "prior"
-    self.per_frame = model_config.get("prior_frames", "onset") == "per_frame"
     size = int(model_config.image_size)
     use_vgg = any(cfg.perceptual)
-    self.vgg = (vgg if vgg is not None else losses_lib.load_vgg("vgg16")) if use_vgg else None
+    self.vgg = (vgg if vgg is not None else perceptual.load_vgg("vgg16")) if use_vgg else None
     self.optimizer = optax.adam(cfg.learning_rate, b1=0.5, b2=0.999)
     kp_detector, generator = models.kp_detector, models.generator
     scales = tuple(cfg.scales)
-
-    def prior_of(landmarks_px):
-      return {"value": au_px_to_value(landmarks_to_au(landmarks_px), size)}
 
     vgg_kind = self.vgg["kind"] if use_vgg else None
 
@@ -85,15 +81,12 @@ class Personalizer:
       theta = jnp.where(keep, jnp.eye(2, 3)[None], theta)
       source = jnp.broadcast_to(target, (b,) + target.shape[1:])
       driving = _warp_affine(theta, source)
-      prior_s = prior_d = None
-      if self.uses_prior:
-        lm = jnp.broadcast_to(landmarks, (b,) + landmarks.shape[1:])
-        # landmark px -> normalised (x = 2 i / (S - 1) - 1), warp, back to px
-        norm = lm * 2.0 / (size - 1) - 1.0
-        lm_d = (_inverse_affine_points(theta, norm) + 1.0) * (size - 1) / 2.0
-        prior_s = prior_of(lm)
-        # The seed (onset prior) gives both passes the same keypoints, as in its training.
-        prior_d = prior_of(lm_d) if self.per_frame else prior_s
+      # The warp moves the landmarks in the coordinate grid's convention (that of theta); the pair is a
+      # clip whose onset is the target itself, so the seed's onset prior gives both passes its keypoints.
+      lm = jnp.broadcast_to(landmarks, (b,) + landmarks.shape[1:])
+      lm_d = geometry.grid_to_px(_inverse_affine_points(theta, geometry.px_to_grid(lm, size)), size)
+      prior_s = keypoint_prior(model_config, lm, lm)
+      prior_d = keypoint_prior(model_config, lm_d, lm)
       kp_s = kp_detector.apply(v["kp_detector"], source, prior=prior_s, train=False)
       kp_d = kp_detector.apply(v["kp_detector"], driving, prior=prior_d, train=False)
       kp_s = jax.tree.map(jax.lax.stop_gradient, kp_s)
@@ -104,7 +97,7 @@ class Personalizer:
       pred = out["prediction"].astype(jnp.float32)
       loss = cfg.l1 * jnp.mean(jnp.abs(pred - driving))
       if use_vgg:
-        loss += losses_lib.perceptual_loss(
+        loss += perceptual.perceptual_loss(
           vgg,
           pyramid_lib.image_pyramid(pred, scales),
           pyramid_lib.image_pyramid(driving, scales),
@@ -138,6 +131,7 @@ class Personalizer:
     s = int(self.model_config.image_size)
     if target.shape != (s, s, 3):
       raise ValueError(f"personalize: target must be ({s}, {s}, 3), got {target.shape}")
+    check_inputs(self.model_config, image=target[None], where="personalize: target")
     if self.uses_prior:
       if target_landmarks is None:
         raise ValueError(

@@ -27,6 +27,7 @@ __all__ = [
   "build_models",
   "init_variables",
   "check_inputs",
+  "compute_dtype",
   "count_params",
   "model_config",
   "from_original",
@@ -39,7 +40,8 @@ class Models(NamedTuple):
   discriminator: nn.Module
 
 
-def _dtype(cfg):
+def compute_dtype(cfg):
+  """The dtype the modules compute in (`cfg.dtype`); parameters and losses stay float32."""
   return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
 
@@ -52,7 +54,7 @@ def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
   option (the training config's `remat`), not part of the model config, so checkpoints do not record it.
   """
   validate(cfg)
-  dtype = _dtype(cfg)
+  dtype = compute_dtype(cfg)
   kp = cfg.kp_detector
   kp_detector = KPDetector(
     num_kp=cfg.num_kp,
@@ -112,14 +114,17 @@ def _dummy_inputs(cfg, batch=1):
 
 
 def _init_key(rng):
-  """An 'rbg' key derived deterministically from `rng` (a typed key, a raw uint32 key or an int seed).
+  """The key `init_variables` draws with: an 'rbg' key derived deterministically from `rng` (a typed key, a
+  raw uint32 key or an int seed). The one place that works around a slow compile of the init:
 
   Flax draws every parameter with its own fold_in + uniform; with threefry each becomes an unrolled hash
   in the HLO and XLA takes tens of seconds to compile the init on CPU (6x slower than with rbg, measured).
   The init values are drawn once, so rbg's weaker cross-backend reproducibility does not matter here.
+  An int seed (training passes `config.seed`) starts from an 'unsafe_rbg' key of that seed, the key the
+  trainer has always initialised with, so a seed keeps giving the initial values it gave before.
   """
   if isinstance(rng, (int, np.integer)):
-    rng = jax.random.key(int(rng))
+    rng = jax.random.key(int(rng), impl="unsafe_rbg")
   elif not jnp.issubdtype(rng.dtype, jax.dtypes.prng_key):
     if rng.dtype != jnp.uint32:
       raise ValueError(
@@ -137,7 +142,8 @@ def init_variables(models: Models, cfg: ml_collections.ConfigDict, rng) -> dict:
   """Fresh variables {'kp_detector': {'params', 'batch_stats'}, 'generator': ..., 'discriminator': ...}.
 
   Parameters follow PyTorch's default initialisation (and the original's identity Jacobian head), so a
-  fresh model starts where the original's training started.
+  fresh model starts where the original's training started. `rng`: a typed key, a raw uint32 key or an
+  int seed (what training passes; see `_init_key`).
   """
   image, kp, prior = _dummy_inputs(cfg)
   use_kp = cfg.discriminator.use_kp

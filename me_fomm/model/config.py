@@ -11,10 +11,11 @@ from typing import Any, Mapping
 
 import ml_collections
 
+from me_fomm.prior.inputs import PRIOR_FRAMES
+
 VARIANTS = ("fomm", "seed", "tip24")
 KP_MODES = ("learned", "prior")
 PRIOR_MASKS = ("none", "seed", "adaptive")
-PRIOR_FRAMES = ("onset", "per_frame")
 DTYPES = ("float32", "bfloat16")
 
 

@@ -9,6 +9,7 @@ In eval mode no power iteration runs: sigma uses the stored u, v, exactly as PyT
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -90,6 +91,13 @@ class InstanceNorm2d(nn.Module):
     return ((x32 - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias).astype(self.dtype)
 
 
+def _conv(x, train: bool, features: int, kernel_size: int, sn: bool, dtype):
+  """A valid convolution, spectral-normalised when `sn`, as the submodule 'conv' of the caller."""
+  if sn:
+    return SpectralConv2d(features, kernel_size, dtype, name="conv")(x, train)
+  return layers.Conv2d(features, kernel_size, 0, dtype=dtype, name="conv")(x)
+
+
 class DiscDownBlock(nn.Module):
   """conv 4x4 (valid) -> [InstanceNorm] -> LeakyReLU(0.2) -> [avg pool 2]."""
 
@@ -101,10 +109,7 @@ class DiscDownBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    if self.sn:
-      out = SpectralConv2d(self.features, 4, self.dtype, name="conv")(x, train)
-    else:
-      out = layers.Conv2d(self.features, 4, 0, dtype=self.dtype, name="conv")(x)
+    out = _conv(x, train, self.features, 4, self.sn, self.dtype)
     if self.norm:
       out = InstanceNorm2d(dtype=self.dtype, name="norm")(out)
     out = nn.leaky_relu(out, 0.2)
@@ -113,8 +118,8 @@ class DiscDownBlock(nn.Module):
     return out
 
 
-class Discriminator(nn.Module):
-  """One scale: returns (feature maps of every block, 1-channel prediction map)."""
+class _ScaleFields(nn.Module):
+  """The attributes of one scale's discriminator; the multi-scale one passes them on to every scale."""
 
   num_channels: int = 3
   block_expansion: int = 64
@@ -125,6 +130,14 @@ class Discriminator(nn.Module):
   num_kp: int = 10
   kp_variance: float = 0.01
   dtype: Dtype = jnp.float32
+
+  def scale_fields(self) -> dict:
+    names = [f.name for f in dataclasses.fields(_ScaleFields) if f.name not in ("parent", "name")]
+    return {n: getattr(self, n) for n in names}
+
+
+class Discriminator(_ScaleFields):
+  """One scale: returns (feature maps of every block, 1-channel prediction map)."""
 
   @nn.compact
   def __call__(self, x, kp=None, train: bool = False):
@@ -148,10 +161,7 @@ class Discriminator(nn.Module):
         name=f"down_blocks_{i}",
       )(out, train)
       feature_maps.append(out)
-    if self.sn:
-      pred = SpectralConv2d(1, 1, self.dtype, name="conv")(out, train)
-    else:
-      pred = layers.Conv2d(1, 1, 0, dtype=self.dtype, name="conv")(out)
+    pred = _conv(out, train, 1, 1, self.sn, self.dtype)
     return [f.astype(jnp.float32) for f in feature_maps], pred.astype(jnp.float32)
 
 
@@ -160,18 +170,10 @@ def disc_name(scale: float) -> str:
   return "discs_" + pyramid.scale_key(scale).replace(".", "-")
 
 
-class MultiScaleDiscriminator(nn.Module):
+class MultiScaleDiscriminator(_ScaleFields):
   """One Discriminator per scale; reads pyramid['prediction_<s>'] for each of `scales`."""
 
   scales: Sequence[float] = (1,)
-  num_channels: int = 3
-  block_expansion: int = 64
-  num_blocks: int = 4
-  max_features: int = 512
-  sn: bool = False
-  use_kp: bool = False
-  num_kp: int = 10
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, kp=None, train: bool = False):
@@ -190,17 +192,8 @@ class MultiScaleDiscriminator(nn.Module):
           f"MultiScaleDiscriminator: the input pyramid lacks 'prediction_{key}' "
           f"(has {sorted(x)}); build it with image_pyramid(image, scales={list(self.scales)})"
         )
-      feats, pred = Discriminator(
-        self.num_channels,
-        self.block_expansion,
-        self.num_blocks,
-        self.max_features,
-        self.sn,
-        self.use_kp,
-        self.num_kp,
-        dtype=self.dtype,
-        name=disc_name(s),
-      )(x[f"prediction_{key}"], kp, train)
+      disc = Discriminator(**self.scale_fields(), name=disc_name(s))
+      feats, pred = disc(x[f"prediction_{key}"], kp, train)
       out[f"feature_maps_{key}"] = feats
       out[f"prediction_map_{key}"] = pred
     return out

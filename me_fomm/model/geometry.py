@@ -157,8 +157,14 @@ def warp_exact(image: jax.Array, deformation: jax.Array) -> jax.Array:
 
 
 def px_to_grid(points_px: jax.Array, image_size: int) -> jax.Array:
-  """Pixel positions (pixel centres at integers) of an S x S frame -> the coordinate grid's convention."""
+  """Pixel positions (pixel centres at integers) of an S x S frame -> the coordinate grid's convention,
+  x = 2 px / (S - 1) - 1 (the seed's prior keypoints use 2 / S instead: `prior.au_keypoints`)."""
   return 2.0 * points_px / (float(image_size) - 1.0) - 1.0
+
+
+def grid_to_px(points: jax.Array, image_size: int) -> jax.Array:
+  """Inverse of `px_to_grid`: (x + 1) (S - 1) / 2."""
+  return (points + 1.0) * (float(image_size) - 1.0) / 2.0
 
 
 def kp2gaussian(

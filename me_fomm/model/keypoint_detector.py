@@ -53,9 +53,11 @@ class KPDetector(nn.Module):
 
   def region_mask(self, prior_value: jax.Array, image_size: int, grid: int) -> jax.Array:
     """(B, grid, grid, 1) region-focusing mask from AU keypoints in [-1, 1] (seed: value = px * 2/256 - 1)."""
-    from me_fomm.prior import region_mask as rm  # the prior package owns the mask formulas
+    # The prior package owns the mask formulas and the seed's value convention.
+    from me_fomm.prior import region_mask as rm
+    from me_fomm.prior.au_keypoints import value_to_au_px
 
-    au_px = (prior_value.astype(jnp.float32) + 1) * (image_size / 2)
+    au_px = value_to_au_px(prior_value.astype(jnp.float32), image_size)
     if self.prior_mask == "seed":
       return rm.seed_region_mask(au_px, image_size=image_size, grid=grid, sigma=0.75)
     # tip24: learned; its convs live under 'prior' (the converter maps the original's learn/learn1 there).
@@ -79,7 +81,7 @@ class KPDetector(nn.Module):
       if prior is None or "value" not in prior:
         raise ValueError(
           "KPDetector(kp_mode='prior'): pass prior={'value': (B, K, 2) AU keypoints in [-1, 1]}"
-          " (me_fomm.prior.au_keypoints.landmarks_to_au of the dlib landmarks, * 2/256 - 1)"
+          " (me_fomm.prior.inputs.keypoint_prior of the dlib landmarks)"
         )
       if prior["value"].shape != (image.shape[0], self.num_kp, 2):
         raise ValueError(

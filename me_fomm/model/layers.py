@@ -144,6 +144,12 @@ def upsample_nearest2(x):
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
+def _conv_norm_relu(x, train: bool, features: int, kernel_size: int, padding: int, dtype):
+  """conv -> BN -> ReLU as the submodules 'conv' and 'norm' of the module whose compact method calls it."""
+  x = Conv2d(features, kernel_size, padding, dtype=dtype, name="conv")(x)
+  return nn.relu(BatchNorm2d(dtype=dtype, name="norm")(x, train))
+
+
 class SameBlock2d(nn.Module):
   """conv -> BN -> ReLU, resolution kept."""
 
@@ -154,9 +160,7 @@ class SameBlock2d(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = Conv2d(self.features, self.kernel_size, self.padding, dtype=self.dtype, name="conv")(x)
-    x = BatchNorm2d(dtype=self.dtype, name="norm")(x, train)
-    return nn.relu(x)
+    return _conv_norm_relu(x, train, self.features, self.kernel_size, self.padding, self.dtype)
 
 
 class DownBlock2d(nn.Module):
@@ -167,9 +171,7 @@ class DownBlock2d(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = Conv2d(self.features, 3, 1, dtype=self.dtype, name="conv")(x)
-    x = BatchNorm2d(dtype=self.dtype, name="norm")(x, train)
-    return avg_pool2(nn.relu(x))
+    return avg_pool2(_conv_norm_relu(x, train, self.features, 3, 1, self.dtype))
 
 
 class UpBlock2d(nn.Module):
@@ -180,9 +182,7 @@ class UpBlock2d(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    x = Conv2d(self.features, 3, 1, dtype=self.dtype, name="conv")(upsample_nearest2(x))
-    x = BatchNorm2d(dtype=self.dtype, name="norm")(x, train)
-    return nn.relu(x)
+    return _conv_norm_relu(upsample_nearest2(x), train, self.features, 3, 1, self.dtype)
 
 
 class ResBlock2d(nn.Module):
@@ -202,53 +202,50 @@ class ResBlock2d(nn.Module):
     return out + x.astype(out.dtype)
 
 
-class Encoder(nn.Module):
-  """Hourglass encoder; returns the input and every block's output (the skips)."""
+class _HourglassPart(nn.Module):
+  """The widths shared by the hourglass and its halves: block i has min(max_features,
+  block_expansion * 2**i) channels."""
 
   block_expansion: int
   num_blocks: int = 3
   max_features: int = 256
   dtype: Dtype = jnp.float32
+
+  def width(self, i: int) -> int:
+    return min(self.max_features, self.block_expansion * 2**i)
+
+
+class Encoder(_HourglassPart):
+  """Hourglass encoder; returns the input and every block's output (the skips)."""
 
   @nn.compact
   def __call__(self, x, train: bool):
     outs = [x]
     for i in range(self.num_blocks):
-      feats = min(self.max_features, self.block_expansion * 2 ** (i + 1))
-      outs.append(DownBlock2d(feats, dtype=self.dtype, name=f"down_blocks_{i}")(outs[-1], train))
+      down = DownBlock2d(self.width(i + 1), dtype=self.dtype, name=f"down_blocks_{i}")
+      outs.append(down(outs[-1], train))
     return outs
 
 
-class Decoder(nn.Module):
+class Decoder(_HourglassPart):
   """Hourglass decoder: up blocks from the deepest skip, each output concatenated with the next skip.
 
   The output has block_expansion + in_features channels (the last skip is the input itself).
   """
-
-  block_expansion: int
-  num_blocks: int = 3
-  max_features: int = 256
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, skips, train: bool):
     skips = list(skips)
     out = skips.pop()
     for j, i in enumerate(reversed(range(self.num_blocks))):
-      feats = min(self.max_features, self.block_expansion * 2**i)
-      out = UpBlock2d(feats, dtype=self.dtype, name=f"up_blocks_{j}")(out, train)
+      out = UpBlock2d(self.width(i), dtype=self.dtype, name=f"up_blocks_{j}")(out, train)
       skip = skips.pop()
       out = jnp.concatenate([out, skip.astype(out.dtype)], axis=-1)
     return out
 
 
-class Hourglass(nn.Module):
+class Hourglass(_HourglassPart):
   """U-Net style hourglass (Newell et al. 2016 as used by FOMM). Input H, W must divide by 2**num_blocks."""
-
-  block_expansion: int
-  num_blocks: int = 3
-  max_features: int = 256
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, train: bool):
@@ -260,9 +257,6 @@ class Hourglass(nn.Module):
         "not line up. Use an image size that is a multiple of "
         f"{step} / scale_factor (e.g. 256 with scale_factor 0.25 and 5 blocks)."
       )
-    skips = Encoder(
-      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="encoder"
-    )(x, train)
-    return Decoder(
-      self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="decoder"
-    )(skips, train)
+    parts = (self.block_expansion, self.num_blocks, self.max_features, self.dtype)
+    skips = Encoder(*parts, name="encoder")(x, train)
+    return Decoder(*parts, name="decoder")(skips, train)

@@ -129,6 +129,17 @@ def landmarks_to_au(landmarks_px):
   return base + d[..., None, None] * shift
 
 
+def _mirror(points_px, width: int, perm: np.ndarray, name: str, arg: str):
+  """Points of the horizontally flipped frame: x -> width - 1 - x, each point in its counterpart's slot."""
+  if int(width) != width or width <= 0:
+    raise ValueError(
+      f"{name}: width must be a positive integer (frame width in pixels), got {width!r}."
+    )
+  xp, pts = _as_float_array(points_px, f"{name}({arg})", len(perm))
+  flipped = pts[..., perm, :]
+  return xp.stack([(width - 1) - flipped[..., 0], flipped[..., 1]], axis=-1)
+
+
 def mirror_landmarks(landmarks_px, width: int):
   """Landmarks of the horizontally flipped frame (`frame[:, ::-1]`), relabelled left <-> right.
 
@@ -139,24 +150,12 @@ def mirror_landmarks(landmarks_px, width: int):
     landmarks_px: (..., 68, 2) pixels (x, y), NumPy or JAX.
     width: width of the frame in pixels.
   """
-  if int(width) != width or width <= 0:
-    raise ValueError(
-      f"mirror_landmarks: width must be a positive integer (frame width in pixels), got {width!r}."
-    )
-  xp, lm = _as_float_array(landmarks_px, "mirror_landmarks(landmarks_px)", NUM_LANDMARKS)
-  flipped = lm[..., MIRROR_68, :]
-  return xp.stack([(width - 1) - flipped[..., 0], flipped[..., 1]], axis=-1)
+  return _mirror(landmarks_px, width, MIRROR_68, "mirror_landmarks", "landmarks_px")
 
 
 def mirror_au(au_px, width: int):
   """AU keypoints of the horizontally flipped frame (the AU analogue of `mirror_landmarks`)."""
-  if int(width) != width or width <= 0:
-    raise ValueError(
-      f"mirror_au: width must be a positive integer (frame width in pixels), got {width!r}."
-    )
-  xp, au = _as_float_array(au_px, "mirror_au(au_px)", NUM_AU_KEYPOINTS)
-  flipped = au[..., MIRROR_AU, :]
-  return xp.stack([(width - 1) - flipped[..., 0], flipped[..., 1]], axis=-1)
+  return _mirror(au_px, width, MIRROR_AU, "mirror_au", "au_px")
 
 
 def au_px_to_value(au_px, image_size: int = 256):

@@ -47,17 +47,6 @@ def _is_typed_key(x) -> bool:
   return hasattr(x, "dtype") and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
-def init_rng(seed: int) -> jax.Array:
-  """The key that initialises the model variables.
-
-  An RBG key, not threefry: parameter init draws one random tensor per layer, and XLA's CPU
-  compiler takes close to a minute on the unrolled threefry rounds of a full FOMM init, against
-  seconds for the RngBitGenerator op. Only the init's values depend on it (deterministic for a
-  given seed, JAX version and backend); the step's randomness (the TPS draws) stays threefry.
-  """
-  return jax.random.key(int(seed), impl="unsafe_rbg")
-
-
 def lr_schedule(lr: float, milestones, steps_per_epoch: int, gamma: float = 0.1) -> optax.Schedule:
   """`lr * gamma ** (number of milestones passed)`, milestones in epochs."""
   if steps_per_epoch < 1:
@@ -95,6 +84,17 @@ def create_train_state(variables: Any, optimizers: dict, rng: jax.Array) -> Trai
     nonfinite_run=zero,
     nonfinite_run_max=zero,
   )
+
+
+def init_train_state(models, config: ml_collections.ConfigDict, optimizers: dict) -> TrainState:
+  """The state a run of `config` starts from: fresh variables of `config.seed` and the step's base
+  key fold_in(PRNGKey(seed), 1). Traceable: jit it with `out_shardings` to create it on a mesh,
+  `jax.eval_shape` it for the shapes."""
+  from me_fomm import model as model_lib  # Deferred: the model package is heavy to import.
+
+  variables = model_lib.init_variables(models, config.model, config.seed)
+  rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
+  return create_train_state(variables, optimizers, rng)
 
 
 def replace_from_item(state: TrainState, variables: Any, item: dict) -> TrainState:

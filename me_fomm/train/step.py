@@ -26,32 +26,21 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from me_fomm.model import compute_dtype, perceptual
+from me_fomm.prior.inputs import keypoint_prior
 from me_fomm.train import losses as losses_lib
 from me_fomm.train import mesh as mesh_lib
 from me_fomm.train.state import MODULES, TrainState
 
-BATCH_KEYS = ("source", "driving", "source_landmarks", "driving_landmarks", "onset_landmarks")
 
-
-def compute_dtype(model_cfg) -> Any:
-  return jnp.bfloat16 if model_cfg.dtype == "bfloat16" else jnp.float32
-
-
-def batch_priors(batch: dict, model_cfg, image_size: int):
-  """Prior keypoints for the source and the driving pass (None, None for learned keypoints)."""
-  if model_cfg.kp_mode != "prior":
-    return None, None
-  from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
-
-  def value(landmarks):
-    return {"value": au_px_to_value(landmarks_to_au(landmarks.astype(jnp.float32)), image_size)}
-
-  if model_cfg.prior_frames == "onset":
-    # The seed feeds the onset frame's keypoints to both passes; only the Jacobians (and the
-    # region mask's image content) differ between source and driving.
-    p = value(batch["onset_landmarks"])
-    return p, p
-  return value(batch["source_landmarks"]), value(batch["driving_landmarks"])
+def batch_priors(batch: dict, model_cfg):
+  """The keypoint detector's prior for the source and the driving pass of `batch` (None, None for
+  learned keypoints); `prior.inputs.keypoint_prior` decides which frame's AU keypoints each gets."""
+  onset = batch.get("onset_landmarks")
+  return (
+    keypoint_prior(model_cfg, batch.get("source_landmarks"), onset),
+    keypoint_prior(model_cfg, batch.get("driving_landmarks"), onset),
+  )
 
 
 def _apply_train(module, variables: dict, *args, **kwargs):
@@ -79,7 +68,7 @@ def make_train_step(
 
   `batch` holds `source`, `driving` (B, H, W, 3) float32 in [0, 1] and the landmark arrays of
   `me_fomm.data.pipeline.pair_loader` (only those the keypoint mode reads are used).
-  `vgg_layers` are the frozen VGG weights of the perceptual loss (`losses.load_vgg(...)['layers']`,
+  `vgg_layers` are the frozen VGG weights of the perceptual loss (`perceptual.load_vgg(...)['layers']`,
   None when its weights are all zero); an argument rather than a closure constant, so the
   compiled program does not embed 60 MB of weights. Compile with `jit_train_step`.
   """
@@ -125,7 +114,7 @@ def make_train_step(
     pyr_real = pyramid_lib.image_pyramid(driving, scales)
     pyr_gen = pyramid_lib.image_pyramid(prediction, scales)
     if use_vgg:
-      out["perceptual"] = losses_lib.perceptual_loss(
+      out["perceptual"] = perceptual.perceptual_loss(
         vgg, pyr_gen, pyr_real, scales, lw.perceptual, dtype
       )
     disc_kp = jax.tree.map(jax.lax.stop_gradient, kp_driving) if use_kp else None
@@ -171,13 +160,12 @@ def make_train_step(
     if use_vgg and vgg_layers is None:
       raise ValueError(
         "config.loss.perceptual has non-zero weights but no VGG layers were "
-        "passed to the step (losses.load_vgg(...)['layers'])"
+        "passed to the step (me_fomm.model.perceptual.load_vgg(...)['layers'])"
       )
     vgg = {"kind": lw.vgg, "layers": vgg_layers}
     variables = state.variables
     rng = jax.random.fold_in(state.rng, state.step)
-    image_size = batch["source"].shape[1]
-    priors = batch_priors(batch, model_cfg, image_size)
+    priors = batch_priors(batch, model_cfg)
     trainable = {
       "kp_detector": variables["kp_detector"]["params"],
       "generator": variables["generator"]["params"],
@@ -272,7 +260,7 @@ def make_predict_fn(models, model_cfg) -> Callable:
   def predict(variables, batch):
     source = batch["source"].astype(jnp.float32)
     driving = batch["driving"].astype(jnp.float32)
-    prior_s, prior_d = batch_priors(batch, model_cfg, source.shape[1])
+    prior_s, prior_d = batch_priors(batch, model_cfg)
     kp_s = models.kp_detector.apply(variables["kp_detector"], source, prior=prior_s, train=False)
     kp_d = models.kp_detector.apply(variables["kp_detector"], driving, prior=prior_d, train=False)
     out = models.generator.apply(

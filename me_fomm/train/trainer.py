@@ -1,10 +1,8 @@
-"""`train_and_evaluate(config, workdir)`: the training loop around the compiled step.
+"""`train(config, workdir)`: the training loop around the compiled step.
 
 The loop does no host synchronisation except at the logging interval (metrics are fetched then),
-at checkpoints, and for the progress images. Checkpoints are Orbax `CheckpointManager` steps in
-`workdir/checkpoints` holding the items of DESIGN.md (`models`, `model_config`) plus `train_state`
-(optimiser states, counters), `data_iter` (each process's data-iterator state) and `train_config`
-(the training config as JSON, to refuse a workdir of another config).
+at checkpoints, and for the progress images. Checkpoints (`train.checkpointing`) are Orbax
+`CheckpointManager` steps in `workdir/checkpoints`; batches come through `train.prefetch.Prefetcher`.
 
 Faults: SIGTERM asks for a checkpoint at the next step boundary and a clean return; after a
 SIGKILL the next run restores the latest committed checkpoint (params, optimiser moments, PRNG key,
@@ -13,113 +11,27 @@ data position), so on CPU it reproduces the uninterrupted run's losses bit for b
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import os
-import queue
 import signal
 import threading
-from typing import Any, Callable
+from typing import Callable
 
-from etils import epath
 import jax
 import ml_collections
 import numpy as np
-import orbax.checkpoint as ocp
 
-from me_fomm import checkpoint as ckpt_lib
-from me_fomm.train import losses as losses_lib
+from me_fomm.model import perceptual
+from me_fomm.train import checkpointing
 from me_fomm.train import mesh as mesh_lib
 from me_fomm.train import state as state_lib
 from me_fomm.train import step as step_lib
 from me_fomm.train import writer as writer_lib
-
-TRAIN_STATE = "train_state"
-DATA_ITER = "data_iter"
-TRAIN_CONFIG = "train_config"
-
-# Fields that may change between a run and its resumption: they steer the run, not what it learns.
-RUN_CONTROL_FIELDS = (
-  "total_steps",
-  "num_epochs",
-  "log_every",
-  "image_every",
-  "checkpoint_every",
-  "keep_checkpoints",
-  "keep_every",
-  "async_checkpoints",
-  "max_nonfinite_in_a_row",
-  "debug.",
-  "compiler_options",
-  "data.data_dir",
-  "data.prefetch",
-  "name",
-  "remat",
-)
+from me_fomm.train.prefetch import Prefetcher
 
 
 class NonFiniteLossError(RuntimeError):
   """Raised when too many updates in a row were skipped because the loss was not finite."""
-
-
-# ----------------------------------------------------------------------------------------------
-# The data iterator's state as an Orbax item: one JSON file per process, like Grain's own handler,
-# but taking the state itself (captured when the batch was drawn, not when the save happens, since
-# the prefetcher runs ahead of the step).
-
-
-class DataIterHandler(ocp.CheckpointHandler):
-  def save(self, directory: epath.Path, args: "DataIterSave"):
-    state = args.state
-    if isinstance(state, bytes):
-      payload = {"encoding": "bytes", "state": state.decode("latin-1")}
-    else:
-      payload = {"encoding": "json", "state": state}
-    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-    (directory / name).write_text(json.dumps(payload))
-
-  def restore(self, directory: epath.Path, args: "DataIterRestore" = None):
-    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
-    path = directory / name
-    if not path.exists():
-      found = sorted(p.name for p in directory.iterdir())
-      raise ValueError(
-        f"{directory} has no data-iterator state for this process ({name}); it holds {found}. "
-        f"A run must resume with the same number of processes it was saved with, since each "
-        f"process reads its own data shard"
-      )
-    payload = json.loads(path.read_text())
-    state = payload["state"]
-    return state.encode("latin-1") if payload["encoding"] == "bytes" else state
-
-  def metadata(self, directory):
-    return None
-
-  def structure(self, directory):
-    return None
-
-  def finalize(self, directory):
-    pass
-
-  def close(self):
-    pass
-
-  @classmethod
-  def typestr(cls):
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-@ocp.args.register_with_handler(DataIterHandler, for_save=True)
-@dataclasses.dataclass
-class DataIterSave(ocp.args.CheckpointArgs):
-  state: Any
-
-
-@ocp.args.register_with_handler(DataIterHandler, for_restore=True)
-@dataclasses.dataclass
-class DataIterRestore(ocp.args.CheckpointArgs):
-  pass
 
 
 # ----------------------------------------------------------------------------------------------
@@ -143,56 +55,6 @@ def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: in
     **pipeline.loader_options(config.data),
   )
   return loader, len(source)
-
-
-class Prefetcher:
-  """Draws batches on a thread, each with the iterator state *after* it was drawn.
-
-  With `put` (the trainer passes the host batch -> global sharded batch transfer) the thread also
-  starts the host->device copies, so up to `depth` batches wait on the devices already laid out
-  on the mesh and the step never waits for a transfer. Without it the queue holds host batches.
-  """
-
-  def __init__(self, loader, depth: int, put: Callable | None = None):
-    self._loader, self._q = loader, queue.Queue(maxsize=max(1, depth))
-    self._put = put
-    self._stop = threading.Event()
-    self._thread = threading.Thread(target=self._run, daemon=True)
-    self._thread.start()
-
-  def _run(self):
-    try:
-      while not self._stop.is_set():
-        batch = next(self._loader)
-        state = self._loader.get_state()
-        if self._put is not None:
-          # device_put is asynchronous: this enqueues the copies and returns, the
-          # arrays become ready while the current step runs.
-          batch = self._put(batch)
-        item = (batch, state)
-        while not self._stop.is_set():
-          try:
-            self._q.put(item, timeout=0.1)
-            break
-          except queue.Full:
-            continue
-    except BaseException as e:  # Re-raised in the training thread.
-      self._q.put(e)
-
-  def next(self):
-    item = self._q.get()
-    if isinstance(item, StopIteration):
-      raise RuntimeError(
-        "the pair loader ran out of batches; it should repeat forever "
-        "(me_fomm.data.pipeline.pair_loader)"
-      ) from item
-    if isinstance(item, BaseException):
-      raise item
-    return item
-
-  def close(self):
-    self._stop.set()
-    self._thread.join(timeout=5)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -221,100 +83,7 @@ def validate_config(config) -> None:
   need(config.num_epochs > 0 or config.total_steps > 0, "set num_epochs or total_steps > 0")
 
 
-def train_config_differences(found: dict, expected: dict) -> list[str]:
-  lines = ckpt_lib.config_differences(found, expected)
-  return [l for l in lines if not any(l.strip().startswith(f) for f in RUN_CONTROL_FIELDS)]
-
-
-# ----------------------------------------------------------------------------------------------
-
-
-def _checkpoint_manager(directory: str, config) -> ocp.CheckpointManager:
-  options = ocp.CheckpointManagerOptions(
-    max_to_keep=config.keep_checkpoints,
-    keep_period=config.keep_every or None,
-    enable_async_checkpointing=config.async_checkpoints,
-    create=True,
-  )
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options)
-
-
-def _abstract(tree, sharding):
-  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
-
-
-class ConfigMismatchError(ValueError):
-  """The workdir holds a checkpoint of another config."""
-
-
-def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
-  """The latest step of `mngr`, after checking it was written with `config` (JSON items only,
-  before anything is built). Fields in `RUN_CONTROL_FIELDS` may differ."""
-  step = mngr.latest_step()
-  if step is None:
-    return None
-  try:
-    meta = mngr.restore(
-      step,
-      args=ocp.args.Composite(
-        **{ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()}
-      ),
-    )
-  except Exception as e:  # Orbax raises several types for a folder that is not its own.
-    raise ConfigMismatchError(
-      f"{mngr.directory} step {step} has no readable '{TRAIN_CONFIG}'/'{ckpt_lib.MODEL_CONFIG}' "
-      f"items ({e}); it is not a checkpoint of `me-fomm train`. Use a fresh --workdir"
-    ) from e
-  lines = ckpt_lib.config_differences(meta[ckpt_lib.MODEL_CONFIG], config.model)
-  lines += [
-    l
-    for l in train_config_differences(meta[TRAIN_CONFIG], ckpt_lib.config_to_dict(config))
-    if not l.strip().startswith("model.")
-  ]
-  if lines:
-    raise ConfigMismatchError(
-      f"{mngr.directory} holds a checkpoint (step {step}) of another config; use a fresh "
-      f"--workdir or the config it was trained with. Differences (checkpoint vs now):\n"
-      + "\n".join(lines)
-    )
-  return step
-
-
-def restore(mngr: ocp.CheckpointManager, step: int, state, mesh):
-  """The train state of `step`, its arrays placed replicated on `mesh` (whatever mesh wrote
-  them), and this process's data-iterator state."""
-  repl = mesh_lib.replicated(mesh)
-  restored = mngr.restore(
-    step,
-    args=ocp.args.Composite(
-      **{
-        ckpt_lib.MODELS: ocp.args.StandardRestore(_abstract(state.variables, repl)),
-        TRAIN_STATE: ocp.args.StandardRestore(_abstract(state.train_state_item(), repl)),
-        DATA_ITER: DataIterRestore(),
-      }
-    ),
-  )
-  state = state_lib.replace_from_item(state, restored[ckpt_lib.MODELS], restored[TRAIN_STATE])
-  return state, restored[DATA_ITER]
-
-
-def _save(mngr, step, state, config, data_state, force=False):
-  return mngr.save(
-    step,
-    args=ocp.args.Composite(
-      **{
-        ckpt_lib.MODELS: ocp.args.StandardSave(state.variables),
-        ckpt_lib.MODEL_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config.model)),
-        TRAIN_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config)),
-        TRAIN_STATE: ocp.args.StandardSave(state.train_state_item()),
-        DATA_ITER: DataIterSave(data_state),
-      }
-    ),
-    force=force,
-  )
-
-
-def train_and_evaluate(
+def train(
   config: ml_collections.ConfigDict, workdir: str, *, data_fn: Callable | None = None
 ) -> dict:
   """Trains `config` in `workdir` (resuming from its checkpoints) and returns the final metrics.
@@ -355,31 +124,26 @@ def train_and_evaluate(
   )
 
   os.makedirs(workdir, exist_ok=True)
-  mngr = _checkpoint_manager(os.path.join(workdir, "checkpoints"), config)
+  mngr = checkpointing.checkpoint_manager(os.path.join(workdir, "checkpoints"), config)
   prefetch = writer = previous_handler = None
   preempt = threading.Event()
   step = start_step = 0
   stopped_early = False
   try:
-    start_step = step = refuse_other_config(mngr, config) or 0
+    start_step = step = checkpointing.refuse_other_config(mngr, config) or 0
     models = model_lib.build_models(config.model, remat=config.get("remat", False))
-    init_rng = state_lib.init_rng(config.seed)
-    state_rng = jax.random.fold_in(jax.random.PRNGKey(config.seed), 1)
     optimizers = state_lib.make_optimizers(config, steps_per_epoch)
-
-    def init_state():
-      variables = model_lib.init_variables(models, config.model, init_rng)
-      return state_lib.create_train_state(variables, optimizers, state_rng)
-
-    state = jax.jit(init_state, out_shardings=repl)()
+    state = jax.jit(
+      lambda: state_lib.init_train_state(models, config, optimizers), out_shardings=repl
+    )()
     vgg_layers = None
     if any(config.loss.perceptual):
-      vgg = losses_lib.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)
+      vgg = perceptual.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)
       vgg_layers = jax.device_put(vgg["layers"], repl)
 
     data_state = None
     if start_step:
-      state, data_state = restore(mngr, start_step, state, mesh)
+      state, data_state = checkpointing.restore(mngr, start_step, state, mesh)
       loader.set_state(data_state)
       logging.info("resumed from step %d of %s", start_step, mngr.directory)
     else:
@@ -450,7 +214,7 @@ def train_and_evaluate(
       if step % config.checkpoint_every == 0 or step == total_steps or stop:
         run = int(jax.device_get(state.nonfinite_run))
         if run == 0:
-          _save(mngr, step, state, config, data_state, force=stop)
+          checkpointing.save(mngr, step, state, config, data_state, force=stop)
         else:  # Keep the last checkpoint from before the skipped updates.
           logging.warning("step %d: no checkpoint during %d skipped updates in a row", step, run)
       if stop:

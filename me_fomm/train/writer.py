@@ -8,7 +8,6 @@ TensorFlow is needed.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from typing import Mapping
@@ -167,7 +166,3 @@ def _duration(seconds: float) -> str:
   h, rem = divmod(seconds, 3600)
   m, s = divmod(rem, 60)
   return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
-
-
-def log(text: str) -> None:
-  logging.info("%s", text)

@@ -5,9 +5,10 @@ import jax
 import numpy as np
 import pytest
 
-from me_fomm.generate.animate import Animator, au_prior_values
+from me_fomm.generate.animate import Animator
 from me_fomm.model import build_models, init_variables
 from me_fomm.model.config import model_config
+from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
 
 TINY = dict(
   image_size=32,
@@ -52,13 +53,19 @@ def test_animator_variants(variant):
   np.testing.assert_allclose(out.kp_norm[1], out.kp_source, atol=1e-5)
   if variant == "tip24":
     # Per-frame prior: every frame's keypoint values are its own AU keypoints.
-    np.testing.assert_allclose(out.kp_driving, au_prior_values(lms, 32), atol=1e-6)
+    np.testing.assert_allclose(out.kp_driving, au_px_to_value(landmarks_to_au(lms), 32), atol=1e-6)
   if variant == "fomm":
     # Absolute mode drives with the driving keypoints themselves.
     ab = Animator(models, variables, cfg, relative=False, batch_size=8).run(target, driving)
     np.testing.assert_allclose(ab.kp_norm, ab.kp_driving, atol=1e-6)
   with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
     Animator(models, variables, cfg).run(target[:16], driving, target_lms, lms)
+  bad = driving.copy()
+  bad[2, 0, 0, 0] = np.nan
+  with pytest.raises(ValueError, match="driving_frames: image has 1 non-finite"):
+    Animator(models, variables, cfg).run(target, bad, target_lms, lms)
   if variant == "tip24":
     with pytest.raises(ValueError, match="target_landmarks"):
       Animator(models, variables, cfg).run(target, driving)
+    with pytest.raises(ValueError, match="NaN or inf"):
+      Animator(models, variables, cfg).run(target, driving, target_lms, lms * np.nan)

@@ -24,7 +24,7 @@ from me_fomm.data import megc_sources, sources
 from me_fomm.data.clip import Clip
 from me_fomm.generate import pipeline, video
 from me_fomm.generate import target as target_lib
-from me_fomm.generate.animate import au_prior_values
+from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
 
 
 def test_demo_quick_then_generate_and_megc(tmp_path):
@@ -99,7 +99,7 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
     for b in (4, 16)
   ]
   np.testing.assert_allclose(runs[0].prediction, runs[1].prediction, atol=2e-5)
-  onset_values = au_prior_values(lms[clip.onset], 64)
+  onset_values = au_px_to_value(landmarks_to_au(lms[clip.onset]), 64)
   np.testing.assert_allclose(
     runs[0].kp_driving, np.broadcast_to(onset_values, runs[0].kp_driving.shape), atol=1e-6
   )

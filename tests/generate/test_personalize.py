@@ -66,3 +66,7 @@ def test_personalize_loss_drops_and_only_generator_changes():
     pz.run(variables, target, None, steps=1)
   with pytest.raises(ValueError, match=r"\(32, 32, 3\)"):
     pz.run(variables, target[:16], _face(), steps=1)
+  with pytest.raises(
+    ValueError, match=r"personalize: target: image values span .* expected \[0, 1\]"
+  ):
+    pz.run(variables, target * 255, _face(), steps=1)

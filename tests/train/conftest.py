@@ -5,14 +5,11 @@ of them compiles each program once.
 The cache is switched on only while this folder's tests run, then off again for the session.
 """
 
-import os
-import sys
-
 import jax
 import pytest
 
-sys.path.insert(0, os.path.dirname(__file__))
-from tiny_setup import shared_dir  # noqa: E402
+# pytest's default (prepend) import mode puts this folder on sys.path: tiny_setup imports as a module.
+from tiny_setup import shared_dir
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import numpy as np
 import tiny_setup
 
 from me_fomm import model as model_lib
-from me_fomm.train import losses
+from me_fomm.model import perceptual
 from me_fomm.train import mesh as mesh_lib
 from me_fomm.train import state as state_lib
 from me_fomm.train import step as step_lib
@@ -30,15 +30,11 @@ config = tiny_setup.tiny_config("seed", gan=True)
 mesh = mesh_lib.make_mesh()
 models = model_lib.build_models(config.model)
 optimizers = state_lib.make_optimizers(config, config.steps_per_epoch)
-
-
-def init():
-  v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
-  return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
-
-
-state = jax.jit(init, out_shardings=mesh_lib.replicated(mesh))()
-vgg = jax.device_put(losses.load_vgg("vgg16")["layers"], mesh_lib.replicated(mesh))
+state = jax.jit(
+  lambda: state_lib.init_train_state(models, config, optimizers),
+  out_shardings=mesh_lib.replicated(mesh),
+)()
+vgg = jax.device_put(perceptual.load_vgg("vgg16")["layers"], mesh_lib.replicated(mesh))
 batch = tiny_setup.tiny_batch(4)
 per = 4 // n
 local = {k: v[pid * per : (pid + 1) * per] for k, v in batch.items()}

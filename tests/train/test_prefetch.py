@@ -4,7 +4,7 @@ import jax
 import numpy as np
 
 from me_fomm.train import mesh as mesh_lib
-from me_fomm.train.trainer import Prefetcher
+from me_fomm.train.prefetch import Prefetcher
 
 
 class _Loader:

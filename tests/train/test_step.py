@@ -1,4 +1,5 @@
-"""The compiled training step: sharding invariance, non-finite handling, full-size lowering."""
+"""The compiled training step: sharding invariance, non-finite handling, full-size lowering, the
+other variants' behaviour."""
 
 import json
 import os
@@ -10,12 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import tiny_setup
 
-sys.path.insert(0, os.path.dirname(__file__))
-import tiny_setup  # noqa: E402
-
-from me_fomm import model as model_lib  # noqa: E402
-from me_fomm.train import losses  # noqa: E402
+from me_fomm import model as model_lib
+from me_fomm.model import perceptual
+from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
 from me_fomm.train import mesh as mesh_lib
 from me_fomm.train import state as state_lib
 from me_fomm.train import step as step_lib
@@ -30,14 +30,13 @@ def build(config, mesh, batch, vgg):
   """(fresh state, compiled step) on `mesh`; the init function is reused so it compiles once."""
   models = model_lib.build_models(config.model)
   optimizers = state_lib.make_optimizers(config, config.steps_per_epoch)
-  if mesh not in _INITS:
-
-    def init():
-      v = model_lib.init_variables(models, config.model, state_lib.init_rng(0))
-      return state_lib.create_train_state(v, optimizers, jax.random.PRNGKey(1))
-
-    _INITS[mesh] = jax.jit(init, out_shardings=mesh_lib.replicated(mesh))
-  state = _INITS[mesh]()
+  key = (config.name, mesh)
+  if key not in _INITS:
+    _INITS[key] = jax.jit(
+      lambda: state_lib.init_train_state(models, config, optimizers),
+      out_shardings=mesh_lib.replicated(mesh),
+    )
+  state = _INITS[key]()
   jitted = step_lib.jit_train_step(
     step_lib.make_train_step(models, config.model, config, optimizers), mesh
   )
@@ -47,10 +46,19 @@ def build(config, mesh, batch, vgg):
   return state, step
 
 
+def abstract_setup(config, steps_per_epoch: int = 100):
+  """(models, optimizers, abstract initial state, abstract VGG layers): shapes only."""
+  models = model_lib.build_models(config.model)
+  optimizers = state_lib.make_optimizers(config, steps_per_epoch)
+  state = jax.eval_shape(lambda: state_lib.init_train_state(models, config, optimizers))
+  vgg = jax.eval_shape(lambda: perceptual.load_vgg("vgg16")["layers"])
+  return models, optimizers, state, vgg
+
+
 @pytest.fixture(scope="module")
 def setup():
   config = tiny_setup.tiny_config("seed", gan=True)
-  vgg = losses.load_vgg("vgg16")["layers"]
+  vgg = perceptual.load_vgg("vgg16")["layers"]
   batch = tiny_setup.tiny_batch(4)
   return config, vgg, batch
 
@@ -111,13 +119,46 @@ def check_nonfinite_batch_skips_update(init, step, mesh, vgg, batch):
   assert int(state.step) == 3
 
 
-def test_sharded_step(setup, tmp_path, compile_cache_dir):
-  """One compiled program, three properties (one test so `pytest -n` compiles it once):
+def moved(before, after) -> dict:
+  """{module: whether any of its parameters changed} between two variable trees."""
+  return {
+    name: any(
+      jax.tree.leaves(
+        jax.tree.map(
+          lambda a, b: bool(np.any(a != b)), before[name]["params"], after[name]["params"]
+        )
+      )
+    )
+    for name in before
+  }
 
-  1. 4 simulated devices give the losses and updated parameters of 1 device on the same global
-     batch (float32 round-off), two steps in a row;
-  2. 2 processes x 2 devices (jax.distributed, gloo collectives) give the same losses;
-  3. a batch with a NaN frame skips the whole update inside the step and is counted.
+
+def au_values(landmarks):
+  """The AU keypoint values of dlib landmarks (B, 68, 2) px in the 32 px tiny frames."""
+  return au_px_to_value(landmarks_to_au(landmarks), tiny_setup.SIZE)
+
+
+def check_sharding_and_donation(step, mesh):
+  """The compiled step takes the state replicated and donated, the batch split on `data`."""
+  (state_sh, batch_sh, vgg_sh), _ = step.input_shardings
+  (state_info, batch_info, vgg_info), _ = step.args_info
+  assert all(s.spec == jax.sharding.PartitionSpec() for s in jax.tree.leaves((state_sh, vgg_sh)))
+  for s in jax.tree.leaves(batch_sh):
+    assert s.mesh.shape == {"data": mesh.size} and s.spec[0] == "data"
+    assert all(axis is None for axis in s.spec[1:])
+  assert all(a.donated for a in jax.tree.leaves(state_info))
+  assert not any(a.donated for a in jax.tree.leaves((batch_info, vgg_info)))
+
+
+def test_sharded_step(setup, tmp_path, compile_cache_dir):
+  """One compiled program, four properties (one test so `pytest -n` compiles it once):
+
+  1. it takes the batch split on the mesh's `data` axis and the state replicated and donated;
+  2. 4 simulated devices give the losses and updated parameters of 1 device on the same global
+     batch (float32 round-off), two steps in a row, and the seed's two passes both get the onset
+     frame's AU keypoints;
+  3. 2 processes x 2 devices (jax.distributed, gloo collectives) give the same losses;
+  4. a batch with a NaN frame skips the whole update inside the step and is counted.
   """
   config, vgg, batch = setup
   procs = start_two_processes(tmp_path, compile_cache_dir)  # compiles while we do
@@ -126,6 +167,7 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
     mesh4 = mesh_lib.make_mesh(jax.devices()[:4])
     vgg4 = jax.device_put(vgg, mesh_lib.replicated(mesh4))
     state4, step4 = build(config, mesh4, batch, vgg4)
+    check_sharding_and_donation(step4, mesh4)
     mesh1 = mesh_lib.make_mesh(jax.devices()[:1])
     vgg1 = jax.device_put(vgg, mesh_lib.replicated(mesh1))
     state1, step1 = build(config, mesh1, batch, vgg1)
@@ -133,19 +175,7 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
     new4, m4 = run_steps(state4, step4, mesh4, vgg4, batch)
     new1, m1 = run_steps(state1, step1, mesh1, vgg1, batch)
     for a, b in zip(m4, m1):
-      assert (
-        set(a)
-        == set(b)
-        >= {
-          "loss",
-          "perceptual",
-          "generator_gan",
-          "feature_matching",
-          "equivariance_value",
-          "equivariance_jacobian",
-          "disc_gan",
-        }
-      )
+      assert set(a) == set(b) >= set(tiny_setup.LOSSES)
       for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=2e-5, atol=1e-6, err_msg=k)
     p4, p1 = jax.device_get(new4.variables), jax.device_get(new1.variables)
@@ -153,14 +183,16 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
     # 1e-6 (seen: 1.7e-6 on one of 576 entries), so the absolute tolerance is 1e-5.
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5), p4, p1)
     # Training moved every module (the discriminator too: GAN on).
-    for name in ("kp_detector", "generator", "discriminator"):
-      moved = jax.tree.leaves(
-        jax.tree.map(lambda a, b: np.abs(a - b).max(), p1[name]["params"], init[name]["params"])
-      )
-      assert max(moved) > 0, name
+    assert moved(init, p1) == {"kp_detector": True, "generator": True, "discriminator": True}
     assert int(new4.step) == 2 and int(new4.nonfinite_total) == 0
+    # The seed: source and driving pass both get the onset frame's AU keypoints.
+    models = model_lib.build_models(config.model)
+    kp = step_lib.make_predict_fn(models, config.model)(p1, batch)
+    onset = au_values(batch["onset_landmarks"])
+    np.testing.assert_allclose(kp["kp_source"], onset, atol=1e-6)
+    np.testing.assert_allclose(kp["kp_driving"], onset, atol=1e-6)
 
-    check_nonfinite_batch_skips_update(_INITS[mesh4], step4, mesh4, vgg4, batch)
+    check_nonfinite_batch_skips_update(_INITS[config.name, mesh4], step4, mesh4, vgg4, batch)
 
     outs = [p.communicate(timeout=600)[0] for p in procs]
   finally:
@@ -177,20 +209,13 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
 
 
 def test_full_size_seed_step_lowers_without_running():
-  """The seed config at 256 px, batch 9, GAN on: the step traces and lowers (shapes only)."""
+  """The seed config at 256 px, batch 9, GAN on: the step traces and lowers (shapes only), with
+  the state donated."""
   from experiments.configs import seed
 
   config = seed.get_config("casme2")
   mesh = mesh_lib.make_mesh(jax.devices()[:1])
-  models = model_lib.build_models(config.model)
-  optimizers = state_lib.make_optimizers(config, 1000)
-  abstract_state = jax.eval_shape(
-    lambda: state_lib.create_train_state(
-      model_lib.init_variables(models, config.model, state_lib.init_rng(0)),
-      optimizers,
-      jax.random.PRNGKey(1),
-    )
-  )
+  models, optimizers, abstract_state, vgg = abstract_setup(config, steps_per_epoch=1000)
   b, s = config.batch_size, config.model.image_size
   f32 = jnp.float32
   batch = {
@@ -201,7 +226,6 @@ def test_full_size_seed_step_lowers_without_running():
       for k in ("source_landmarks", "driving_landmarks", "onset_landmarks")
     },
   }
-  vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
   step = step_lib.jit_train_step(
     step_lib.make_train_step(models, config.model, config, optimizers), mesh
   )
@@ -209,40 +233,23 @@ def test_full_size_seed_step_lowers_without_running():
   assert jax.tree.map(lambda x: (x.shape, x.dtype), new_state.variables) == jax.tree.map(
     lambda x: (x.shape, x.dtype), abstract_state.variables
   )
-  assert set(metrics) >= {
-    "loss",
-    "perceptual",
-    "generator_gan",
-    "feature_matching",
-    "equivariance_value",
-    "equivariance_jacobian",
-    "disc_gan",
-    "skipped",
-  }
+  assert set(metrics) >= set(tiny_setup.LOSSES) | {"skipped"}
   n_params = sum(
     model_lib.count_params(abstract_state.variables[m])
     for m in ("kp_detector", "generator", "discriminator")
   )
   assert n_params > 50e6  # the full-width vox-256 modules (about 59M parameters), not a toy
-  lowered = step.lower(abstract_state, batch, vgg)
-  assert "stablehlo" in lowered.as_text()[:20000] or "func.func" in lowered.as_text()[:20000]
+  (state_info, batch_info, vgg_info), _ = step.lower(abstract_state, batch, vgg).args_info
+  assert all(a.donated for a in jax.tree.leaves(state_info))
+  assert not any(a.donated for a in jax.tree.leaves((batch_info, vgg_info)))
 
 
 def test_bfloat16_compute_keeps_float32_parameters_and_losses():
   """dtype='bfloat16' computes in bf16; parameters, optimiser state and losses stay float32."""
   config = tiny_setup.tiny_config("seed", gan=True)
   config.model.dtype = "bfloat16"
-  models = model_lib.build_models(config.model)
-  optimizers = state_lib.make_optimizers(config, 100)
-  abstract_state = jax.eval_shape(
-    lambda: state_lib.create_train_state(
-      model_lib.init_variables(models, config.model, state_lib.init_rng(0)),
-      optimizers,
-      jax.random.PRNGKey(1),
-    )
-  )
+  models, optimizers, abstract_state, vgg = abstract_setup(config)
   batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tiny_setup.tiny_batch(4))
-  vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
   step = step_lib.make_train_step(models, config.model, config, optimizers)
   jaxpr, (new_state, metrics) = jax.make_jaxpr(step, return_shape=True)(abstract_state, batch, vgg)
   assert "bf16" in str(jaxpr)  # the convolutions really run in bfloat16
@@ -256,21 +263,31 @@ def test_bfloat16_compute_keeps_float32_parameters_and_losses():
 
 
 @pytest.mark.parametrize("variant", ["fomm", "tip24"])
-def test_other_variants_trace(variant):
-  """Learned keypoints (fomm) and per-frame prior keypoints with the adaptive mask (tip24)."""
-  config = tiny_setup.tiny_config(variant, gan=variant == "tip24")
-  models = model_lib.build_models(config.model)
-  optimizers = state_lib.make_optimizers(config, 100)
-  abstract_state = jax.eval_shape(
-    lambda: state_lib.create_train_state(
-      model_lib.init_variables(models, config.model, state_lib.init_rng(0)),
-      optimizers,
-      jax.random.PRNGKey(1),
-    )
-  )
-  batch = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tiny_setup.tiny_batch(4))
-  vgg = jax.eval_shape(lambda: losses.load_vgg("vgg16")["layers"])
-  step = step_lib.make_train_step(models, config.model, config, optimizers)
-  new_state, metrics = jax.eval_shape(step, abstract_state, batch, vgg)
-  assert ("disc_gan" in metrics) == (variant == "tip24")
+def test_other_variants_train(setup, variant):
+  """Learned keypoints (fomm, no GAN) and per-frame prior keypoints with the adaptive mask (tip24,
+  GAN on): one step has finite losses and moves the trained modules only; the keypoints are the
+  learned ones in [-1, 1] (fomm) or each frame's own AU keypoints (tip24)."""
+  _, vgg, batch = setup
+  gan = variant == "tip24"
+  config = tiny_setup.tiny_config(variant, gan=gan)
+  mesh = mesh_lib.make_mesh(jax.devices()[:1])
+  vgg = jax.device_put(vgg, mesh_lib.replicated(mesh))
+  state, step = build(config, mesh, batch, vgg)
+  init = jax.device_get(state.variables)
+  new, metrics = run_steps(state, step, mesh, vgg, batch, n=1)
+  metrics = metrics[0]
+  assert ("disc_gan" in metrics) == gan
   assert {"perceptual", "equivariance_value", "equivariance_jacobian"} <= set(metrics)
+  assert all(np.isfinite(v) for v in metrics.values()) and int(metrics["skipped"]) == 0
+  variables = jax.device_get(new.variables)
+  assert moved(init, variables) == {"kp_detector": True, "generator": True, "discriminator": gan}
+
+  models = model_lib.build_models(config.model)
+  kp = step_lib.make_predict_fn(models, config.model)(variables, batch)
+  if variant == "fomm":
+    assert kp["kp_source"].shape == (4, config.model.num_kp, 2)
+    assert np.all(np.abs(kp["kp_source"]) <= 1) and np.all(np.abs(kp["kp_driving"]) <= 1)
+  else:
+    assert not np.allclose(batch["driving_landmarks"], batch["onset_landmarks"])
+    np.testing.assert_allclose(kp["kp_source"], au_values(batch["source_landmarks"]), atol=1e-6)
+    np.testing.assert_allclose(kp["kp_driving"], au_values(batch["driving_landmarks"]), atol=1e-6)

@@ -1,4 +1,4 @@
-"""train_and_evaluate: learning, outputs, checkpoints, kill/SIGTERM resume, refusal, NaN stop."""
+"""trainer.train: learning, outputs, checkpoints, kill/SIGTERM resume, refusal, NaN stop."""
 
 import json
 import os
@@ -7,22 +7,10 @@ import sys
 
 import numpy as np
 import pytest
+import tiny_setup
 
-sys.path.insert(0, os.path.dirname(__file__))
-import tiny_setup  # noqa: E402
-
-from me_fomm import checkpoint as ckpt_lib  # noqa: E402
-from me_fomm.train import trainer, writer  # noqa: E402
-
-LOSSES = (
-  "loss",
-  "perceptual",
-  "generator_gan",
-  "feature_matching",
-  "equivariance_value",
-  "equivariance_jacobian",
-  "disc_gan",
-)
+from me_fomm import checkpoint as ckpt_lib
+from me_fomm.train import checkpointing, trainer, writer
 
 
 def by_step(rows):
@@ -37,9 +25,7 @@ def reference(tmp_path_factory):
   workdir, done = str(shared / "run"), shared / "result.json"
   with tiny_setup.exclusive(shared / "lock"):
     if not done.exists():
-      result = trainer.train_and_evaluate(
-        tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn
-      )
+      result = trainer.train(tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn)
       done.write_text(json.dumps(result))
   return workdir, json.loads(done.read_text())
 
@@ -51,7 +37,7 @@ def test_short_run_lowers_loss_and_writes_outputs(reference, caplog):
   first = np.mean([rows[s]["perceptual"] for s in (1, 2, 3)])
   last = np.mean([rows[s]["perceptual"] for s in (10, 11, 12)])
   assert last < 0.97 * first, (first, last)
-  assert all(np.isfinite(rows[s][k]) for s in rows for k in LOSSES)
+  assert all(np.isfinite(rows[s][k]) for s in rows for k in tiny_setup.LOSSES)
   assert result["nonfinite_total"] == 0 and not result["preempted"]
   assert all(rows[s]["pairs_per_s"] > 0 for s in rows)
   # TensorBoard event file (tensorboardX) and the progress images.
@@ -97,19 +83,17 @@ def test_resume_after_sigkill_and_sigterm_reproduces_losses(reference, tmp_path,
   # 2. Restart: resumes from 4; a SIGTERM after step 9 makes it save at the next step and stop.
   config = tiny_setup.trainer_config()
   config.debug.sigterm_at_step = 9
-  result = trainer.train_and_evaluate(config, workdir, data_fn=tiny_setup.tiny_data_fn)
+  result = trainer.train(config, workdir, data_fn=tiny_setup.tiny_data_fn)
   assert result["preempted"] and result["step"] == 10
   assert ckpt_lib.latest_step(os.path.join(workdir, "checkpoints")) == 10
   # 3. Restart again: runs 11 and 12.
-  result = trainer.train_and_evaluate(
-    tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn
-  )
+  result = trainer.train(tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn)
   assert result["step"] == 12 and not result["preempted"]
   rows = writer.read_metrics(workdir)
   assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6, 5, 6, 7, 8, 9, 10, 11, 12]
   # Every step's losses, before the kill, after it and after the SIGTERM, are the reference's.
   for r in rows:
-    for k in LOSSES:
+    for k in tiny_setup.LOSSES:
       assert r[k] == ref_rows[r["step"]][k], (r["step"], k, r[k], ref_rows[r["step"]][k])
 
 
@@ -119,8 +103,8 @@ def test_workdir_of_another_config_is_refused(reference):
   config.batch_size = 8
   config.loss.perceptual = (1.0,) * 5
   config.model.generator.block_expansion = 8
-  with pytest.raises(trainer.ConfigMismatchError) as e:
-    trainer.train_and_evaluate(config, workdir, data_fn=tiny_setup.tiny_data_fn)
+  with pytest.raises(checkpointing.ConfigMismatchError) as e:
+    trainer.train(config, workdir, data_fn=tiny_setup.tiny_data_fn)
   msg = str(e.value)
   assert "another config" in msg and "fresh --workdir" in msg
   assert "batch_size: 4 in the checkpoint, 8 expected" in msg
@@ -131,7 +115,7 @@ def test_workdir_of_another_config_is_refused(reference):
   ok = tiny_setup.trainer_config()
   ok.log_every = 5
   ok.total_steps = 12
-  assert trainer.train_and_evaluate(ok, workdir, data_fn=tiny_setup.tiny_data_fn)["step"] == 12
+  assert trainer.train(ok, workdir, data_fn=tiny_setup.tiny_data_fn)["step"] == 12
 
 
 def test_nonfinite_losses_in_a_row_stop_with_last_good_checkpoint(tmp_path):
@@ -164,7 +148,7 @@ def test_nonfinite_losses_in_a_row_stop_with_last_good_checkpoint(tmp_path):
   with pytest.raises(
     trainer.NonFiniteLossError, match=r"2 updates in a row.*last good checkpoint is step 2"
   ):
-    trainer.train_and_evaluate(config, workdir, data_fn=poisoned)
+    trainer.train(config, workdir, data_fn=poisoned)
   rows = by_step(writer.read_metrics(workdir))
   assert rows[3]["skipped"] == 1 and rows[4]["skipped"] == 1 and rows[4]["nonfinite_total"] == 2
   ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -188,16 +172,10 @@ def test_checkpoint_restores_onto_another_mesh(reference):
   config = tiny_setup.trainer_config()
   models = model_lib.build_models(config.model)
   optimizers = state_lib.make_optimizers(config, config.steps_per_epoch)
-  abstract = jax.eval_shape(
-    lambda: state_lib.create_train_state(
-      model_lib.init_variables(models, config.model, state_lib.init_rng(0)),
-      optimizers,
-      jax.random.PRNGKey(0),
-    )
-  )
+  abstract = jax.eval_shape(lambda: state_lib.init_train_state(models, config, optimizers))
   mesh1 = mesh_lib.make_mesh(jax.devices()[:1])
   with ocp.CheckpointManager(os.path.join(workdir, "checkpoints")) as mngr:
-    state, data_state = trainer.restore(mngr, 12, abstract, mesh1)
+    state, data_state = checkpointing.restore(mngr, 12, abstract, mesh1)
   assert int(state.step) == 12 and data_state is not None
   leaf = jax.tree.leaves(state.variables)[0]
   assert leaf.sharding.device_set == {jax.devices()[0]}

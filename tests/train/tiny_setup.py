@@ -16,6 +16,17 @@ import numpy as np
 
 SIZE = 32
 
+# The losses a step of the tiny seed model with its GAN reports (and `loss`, their sum).
+LOSSES = (
+  "loss",
+  "perceptual",
+  "generator_gan",
+  "feature_matching",
+  "equivariance_value",
+  "equivariance_jacobian",
+  "disc_gan",
+)
+
 
 def tiny_config(variant: str = "seed", gan: bool = True):
   from experiments.configs.base import base_config
@@ -112,7 +123,7 @@ def tiny_clips(num_clips: int = 6, frames: int = 4, seed: int = 0) -> list[dict]
 
 
 def tiny_data_fn(config, local_batch, shard_index, shard_count):
-  """`train_and_evaluate`'s data_fn on in-memory clips through the real pair loader."""
+  """`trainer.train`'s data_fn on in-memory clips through the real pair loader."""
   from me_fomm.data import pipeline
 
   clips = tiny_clips()
@@ -155,7 +166,8 @@ def subprocess_env(cache_dir: str, devices: int = 4) -> dict:
     JAX_COMPILATION_CACHE_DIR=cache_dir,
     JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
     JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0",
-    PYTHONPATH=os.pathsep.join([repo, here]),
+    # The caller's path after ours: the subprocess imports the packages this process imports.
+    PYTHONPATH=os.pathsep.join(filter(None, [repo, here, os.environ.get("PYTHONPATH")])),
   )
 
 

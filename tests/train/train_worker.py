@@ -16,4 +16,4 @@ for arg in sys.argv[2:]:
   for p in parents:
     node = node[p]
   node[leaf] = int(value)
-print(trainer.train_and_evaluate(config, workdir, data_fn=tiny_setup.tiny_data_fn))
+print(trainer.train(config, workdir, data_fn=tiny_setup.tiny_data_fn))

@@ -1,0 +1,194 @@
+"""The training run's checkpoints: Orbax `CheckpointManager` steps in `workdir/checkpoints`.
+
+Each step holds the items of DESIGN.md (`models`, `model_config`, read by `me_fomm.checkpoint.load_models`)
+plus `train_state` (optimiser states, counters), `data_iter` (each process's data-iterator state) and
+`train_config` (the training config as JSON, to refuse a workdir of another config).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from etils import epath
+import jax
+import orbax.checkpoint as ocp
+
+from me_fomm import checkpoint as ckpt_lib
+from me_fomm.train import mesh as mesh_lib
+from me_fomm.train import state as state_lib
+
+TRAIN_STATE = "train_state"
+DATA_ITER = "data_iter"
+TRAIN_CONFIG = "train_config"
+
+# Fields that may change between a run and its resumption: they steer the run, not what it learns.
+RUN_CONTROL_FIELDS = (
+  "total_steps",
+  "num_epochs",
+  "log_every",
+  "image_every",
+  "checkpoint_every",
+  "keep_checkpoints",
+  "keep_every",
+  "async_checkpoints",
+  "max_nonfinite_in_a_row",
+  "debug.",
+  "compiler_options",
+  "data.data_dir",
+  "data.prefetch",
+  "name",
+  "remat",
+)
+
+
+class ConfigMismatchError(ValueError):
+  """The workdir holds a checkpoint of another config."""
+
+
+# The data iterator's state as an Orbax item: one JSON file per process, like Grain's own handler,
+# but taking the state itself (captured when the batch was drawn, not when the save happens, since
+# the prefetcher runs ahead of the step).
+
+
+class DataIterHandler(ocp.CheckpointHandler):
+  def save(self, directory: epath.Path, args: "DataIterSave"):
+    state = args.state
+    if isinstance(state, bytes):
+      payload = {"encoding": "bytes", "state": state.decode("latin-1")}
+    else:
+      payload = {"encoding": "json", "state": state}
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    (directory / name).write_text(json.dumps(payload))
+
+  def restore(self, directory: epath.Path, args: "DataIterRestore" = None):
+    name = f"process_{jax.process_index()}-of-{jax.process_count()}.json"
+    path = directory / name
+    if not path.exists():
+      found = sorted(p.name for p in directory.iterdir())
+      raise ValueError(
+        f"{directory} has no data-iterator state for this process ({name}); it holds {found}. "
+        f"A run must resume with the same number of processes it was saved with, since each "
+        f"process reads its own data shard"
+      )
+    payload = json.loads(path.read_text())
+    state = payload["state"]
+    return state.encode("latin-1") if payload["encoding"] == "bytes" else state
+
+  def metadata(self, directory):
+    return None
+
+  def structure(self, directory):
+    return None
+
+  def finalize(self, directory):
+    pass
+
+  def close(self):
+    pass
+
+  @classmethod
+  def typestr(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@ocp.args.register_with_handler(DataIterHandler, for_save=True)
+@dataclasses.dataclass
+class DataIterSave(ocp.args.CheckpointArgs):
+  state: Any
+
+
+@ocp.args.register_with_handler(DataIterHandler, for_restore=True)
+@dataclasses.dataclass
+class DataIterRestore(ocp.args.CheckpointArgs):
+  pass
+
+
+def train_config_differences(found: dict, expected: dict) -> list[str]:
+  lines = ckpt_lib.config_differences(found, expected)
+  return [l for l in lines if not any(l.strip().startswith(f) for f in RUN_CONTROL_FIELDS)]
+
+
+def checkpoint_manager(directory: str, config) -> ocp.CheckpointManager:
+  options = ocp.CheckpointManagerOptions(
+    max_to_keep=config.keep_checkpoints,
+    keep_period=config.keep_every or None,
+    enable_async_checkpointing=config.async_checkpoints,
+    create=True,
+  )
+  return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+
+
+def _abstract(tree, sharding):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
+
+
+def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
+  """The latest step of `mngr`, after checking it was written with `config` (JSON items only,
+  before anything is built). Fields in `RUN_CONTROL_FIELDS` may differ."""
+  step = mngr.latest_step()
+  if step is None:
+    return None
+  try:
+    meta = mngr.restore(
+      step,
+      args=ocp.args.Composite(
+        **{ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()}
+      ),
+    )
+  except Exception as e:  # Orbax raises several types for a folder that is not its own.
+    raise ConfigMismatchError(
+      f"{mngr.directory} step {step} has no readable '{TRAIN_CONFIG}'/'{ckpt_lib.MODEL_CONFIG}' "
+      f"items ({e}); it is not a checkpoint of `me-fomm train`. Use a fresh --workdir"
+    ) from e
+  lines = ckpt_lib.config_differences(meta[ckpt_lib.MODEL_CONFIG], config.model)
+  lines += [
+    l
+    for l in train_config_differences(meta[TRAIN_CONFIG], ckpt_lib.config_to_dict(config))
+    if not l.strip().startswith("model.")
+  ]
+  if lines:
+    raise ConfigMismatchError(
+      f"{mngr.directory} holds a checkpoint (step {step}) of another config; use a fresh "
+      f"--workdir or the config it was trained with. Differences (checkpoint vs now):\n"
+      + "\n".join(lines)
+    )
+  return step
+
+
+def restore(mngr: ocp.CheckpointManager, step: int, state, mesh):
+  """The train state of `step`, its arrays placed replicated on `mesh` (whatever mesh wrote
+  them), and this process's data-iterator state."""
+  repl = mesh_lib.replicated(mesh)
+  restored = mngr.restore(
+    step,
+    args=ocp.args.Composite(
+      **{
+        ckpt_lib.MODELS: ocp.args.StandardRestore(_abstract(state.variables, repl)),
+        TRAIN_STATE: ocp.args.StandardRestore(_abstract(state.train_state_item(), repl)),
+        DATA_ITER: DataIterRestore(),
+      }
+    ),
+  )
+  state = state_lib.replace_from_item(state, restored[ckpt_lib.MODELS], restored[TRAIN_STATE])
+  return state, restored[DATA_ITER]
+
+
+def save(mngr, step, state, config, data_state, force=False):
+  """Writes `step`: the models and model config (DESIGN.md's items), the training config, the train
+  state and this process's data-iterator state; asynchronous when the manager is."""
+  return mngr.save(
+    step,
+    args=ocp.args.Composite(
+      **{
+        ckpt_lib.MODELS: ocp.args.StandardSave(state.variables),
+        ckpt_lib.MODEL_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config.model)),
+        TRAIN_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config)),
+        TRAIN_STATE: ocp.args.StandardSave(state.train_state_item()),
+        DATA_ITER: DataIterSave(data_state),
+      }
+    ),
+    force=force,
+  )
