@@ -265,3 +265,15 @@ def metadata(source) -> list[dict]:
     rec = source[i]
     out.append({k: rec[k] for k in keys if k in rec})
   return out
+
+
+def report_summary(report: dict) -> str:
+  """The text of a build report (`prepare`'s dict) that `me-fomm prepare` prints."""
+  r = B.BuildReport(
+    written=report["written"],
+    skipped=[tuple(s) for s in report["skipped"]],
+    frames=report["frames"],
+    borrowed_frames=report["borrowed_frames"],
+    notes=report.get("notes", []),
+  )
+  return r.summary()
