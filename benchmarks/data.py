@@ -12,7 +12,10 @@ made on demand in the calling thread; pairs/s from that run is the rate of one C
 (decode two PNGs, crop/resize if asked, flip, colour jitter, float conversion, batching).
 With `workers` > 0 it also runs Grain worker processes and reports the total rate and the
 rate per worker. Each is timed for every `pairs_per_clip` (pairs drawn per clip record read), and once with
-all clip records cached in memory (`cache_clips`), which leaves decoding and augmentation. Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
+all clip records cached in memory (`cache_clips`), which leaves decoding and augmentation. Given an
+experiment config (`benchmarks.run --what=data`), the pairs are timed once with the config's `data.*`
+loader fields, the options training passes to `pair_loader` (`me_fomm.data.pipeline.loader_options`).
+Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
 (process CPU time) are printed too: on a machine shared with other jobs they, not wall-clock
 rates, estimate what one free core does.
 """
@@ -38,26 +41,19 @@ def _time_build(
   from me_fomm.data import sources
 
   tfds.disable_progress_bar()
-  if dataset.split("/")[0] == "synthetic_me":
-    from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
-
-    variant = dataset.split("/")[1] if "/" in dataset else "demo"
-    cfg = S.synthetic_config(
-      variant, image_size, num_train=build_clips, num_test=1, frame_format=frame_format
-    )
-    b = S.SyntheticMe(data_dir=work_dir, config=cfg)
-    _ = (
-      b._faces
-    )  # dlib on the two photos: a one-off cost, timed separately  pylint: disable=protected-access
-    start, cpu = time.perf_counter(), time.process_time()
-    b.download_and_prepare()
-  else:
-    if not manual_dir:
-      raise ValueError(f"benchmarking the build of {dataset} needs manual_dir (the corpus).")
-    b = sources.builder(dataset, work_dir, image_size, frame_format=frame_format)
-    _ = b.detector, b.crop_detector
-    start, cpu = time.perf_counter(), time.process_time()
-    b.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=manual_dir))
+  synthetic = dataset.split("/")[0] == "synthetic_me"
+  if not synthetic and not manual_dir:
+    raise ValueError(f"benchmarking the build of {dataset} needs manual_dir (the corpus).")
+  if synthetic and "/" not in dataset:
+    dataset += "/demo"
+  options = {"num_train": build_clips, "num_test": 1} if synthetic else None
+  b = sources.builder(dataset, work_dir, image_size, frame_format=frame_format, options=options)
+  # One-off costs, not timed: dlib's models, and synthetic_me's faces of the two photos.
+  _ = b.detector, b.crop_detector
+  b._before_workers()  # pylint: disable=protected-access
+  dl = tfds.download.DownloadConfig(manual_dir=manual_dir) if manual_dir and not synthetic else None
+  start, cpu = time.perf_counter(), time.process_time()
+  b.download_and_prepare(download_config=dl)
   seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
   clips = sum(b.report.written.values())
   return b, {
@@ -77,27 +73,33 @@ def _time_build(
 
 def _time_pairs(
   source,
-  image_size: int | None,
   batch_size: int,
   batches: int,
-  workers: int,
-  augment: bool,
+  augment=True,
+  worker_count: int = 0,
+  worker_buffer_size: int = 2,
   pairs_per_clip: int = 1,
-  cache: bool = False,
+  cache_clips: int = 1,
+  **unused,
 ) -> dict:
+  """Times `pair_loader` with these options (those of `pipeline.loader_options`); frames at the
+  source's stored size (`image_size` is the source's, so it is not passed again)."""
   from me_fomm.data import pipeline
 
+  del unused  # image_size, read_threads: fixed here (see the module doc)
+  workers = worker_count
   it = pipeline.pair_loader(
     source,
     batch_size,
     seed=0,
     augment=augment,
-    image_size=image_size,
     worker_count=workers,
+    worker_buffer_size=worker_buffer_size,
     read_threads=0 if workers == 0 else None,
     pairs_per_clip=pairs_per_clip,
-    cache_clips=len(source) if cache else 1,
+    cache_clips=cache_clips,
   )
+  cache = cache_clips > 1
   warm = 2 if workers == 0 else 2 * workers  # worker start-up
   if cache:  # one epoch fills the cache
     warm = max(warm, -(-len(source) * pairs_per_clip // batch_size) * max(workers, 1))
@@ -113,7 +115,7 @@ def _time_pairs(
     "what": "pairs",
     "image_size": int(batch["source"].shape[1]),
     "batch_size": batch_size,
-    "augment": augment,
+    "augment": bool(augment),
     "workers": workers,
     "pairs_per_clip": pairs_per_clip,
     "cached": cache,
@@ -155,19 +157,22 @@ def run(
   otherwise it reads the records built by the build measurement.
 
   `dataset` may also be an experiment config (as `benchmarks.run --what=data` passes it):
-  its `data.name`, `data.data_dir`, `data.image_size` (else `model.image_size`) and
-  `data.augment` are used, `batch` is the batch size and `steps * repeats` the timed batches
-  (`warmup` is fixed by the pipeline: see `_time_pairs`).
+  its `data.name`, `data.data_dir`, `data.image_size` (else `model.image_size`) are used and the
+  pairs are timed once, with the loader options training uses (`pipeline.loader_options`:
+  augment, worker_count, worker_buffer_size, pairs_per_clip, cache_clips); `batch` is the batch
+  size and `steps * repeats` the timed batches (`warmup` is fixed by the pipeline: see
+  `_time_pairs`).
   """
-  from me_fomm.data import sources
+  from me_fomm.data import pipeline, sources
 
   del warmup
+  loader = None  # the config's pair_loader options, when a config is given
   if not isinstance(dataset, str):
     config = dataset
     dataset = config.data.name
     data_dir = config.data.get("data_dir") or data_dir
     image_size = int(config.data.get("image_size") or config.model.image_size)
-    augment = bool(config.data.get("augment", augment))
+    loader = pipeline.loader_options(config.data)
   if batch is not None:
     batch_size = int(batch)
   if steps is not None:
@@ -188,12 +193,17 @@ def run(
       rows.append(row)
       if source is None:
         source = sources.ClipSource(b.as_data_source("train"), row["dataset"], "train")
+    if loader is not None:
+      rows.append(_time_pairs(source, batch_size, batches, **loader))
+      return rows
     for k in [pairs_per_clip] if isinstance(pairs_per_clip, int) else pairs_per_clip:
-      rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, k))
+      rows.append(_time_pairs(source, batch_size, batches, augment, pairs_per_clip=k))
       if workers > 0:
-        rows.append(_time_pairs(source, None, batch_size, batches, workers, augment, k))
+        rows.append(
+          _time_pairs(source, batch_size, batches, augment, worker_count=workers, pairs_per_clip=k)
+        )
     if cache:  # every clip record in memory: decoding and augmentation only
-      rows.append(_time_pairs(source, None, batch_size, batches, 0, augment, 1, cache=True))
+      rows.append(_time_pairs(source, batch_size, batches, augment, cache_clips=len(source)))
   return rows
 
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import os
 
-from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import coded, sheets
 from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common import sheets
 
 RAW_FOLDERS = ("CASME2-RAW", "CASME2_RAW", "CASME2_RAW_selected", "CASME2-RAW-selected")
 SHEET_PATTERNS = ("CASME2-coding*.xlsx", "CASME2_coding*.xlsx")
@@ -59,52 +58,28 @@ def subject_folder(value) -> str:
   text = sheets.as_text(value)
   digits = "".join(ch for ch in text if ch.isdigit())
   if not digits:
-    raise ValueError(f"subject {value!r} is not a number")
+    raise ValueError(f"subject {value!r} is not a number; expected an integer")
   return f"sub{int(digits):02d}"
+
+
+SHEET = coded.Sheet(
+  patterns=SHEET_PATTERNS,
+  what="CASME II coding spreadsheet",
+  columns=COLUMNS,
+  fps=FPS,
+  instructions=INSTRUCTIONS,
+  frames_root=find_raw_folder,
+  subject_folder=subject_folder,
+  subject_in_clip_id=True,  # file names repeat across subjects
+)
 
 
 def clip_specs(manual_dir: str, corpus: str = "casme2") -> list[P.ClipSpec]:
   """ClipSpecs of every coded clip; defects become `problem`s (skipped or strict error)."""
-  raw = find_raw_folder(manual_dir)
-  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "CASME II coding spreadsheet", INSTRUCTIONS)
-  name = os.path.basename(sheet)
-  specs = []
-  for row_number, row in sheets.read_rows(sheet, COLUMNS):
-    where = f"{name} row {row_number}"
-    filename = sheets.as_text(row["filename"])
-    try:
-      subject = subject_folder(row["subject"])
-    except ValueError as e:
-      specs.append(
-        P.ClipSpec(
-          f"row{row_number}/{filename}",
-          "",
-          corpus,
-          "",
-          "other",
-          "",
-          [],
-          [],
-          where=where,
-          problem=f"{where}: {e}; expected an integer.",
-        )
-      )
-      continue
-    clip_id = f"{subject}/{filename}"
-    spec = B.coded_clip_spec(
-      row,
-      clip_id=clip_id,
-      subject=subject,
-      corpus=corpus,
-      fps=FPS,
-      where=where,
-      folder=os.path.join(raw, subject, filename),
-    )
-    specs.append(spec)
-  return specs
+  return coded.clip_specs(manual_dir, SHEET, corpus)
 
 
-class Casme2(B.ClipBuilder):
+class Casme2(coded.CodedBuilder):
   """CASME II micro-expression clips, cropped and landmarked (see module doc)."""
 
   name = "casme2"
@@ -116,10 +91,7 @@ class Casme2(B.ClipBuilder):
     "Spontaneous Micro-Expression Database and the Baseline Evaluation. PLoS ONE 2014."
   )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
-  BUILDER_CONFIGS = B.standard_configs()
-
-  def _clip_specs(self, manual_dir):
-    return {"train": clip_specs(manual_dir, self.CORPUS)}
+  SHEET = SHEET
 
 
 Builder = Casme2

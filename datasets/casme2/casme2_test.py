@@ -6,15 +6,13 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from me_fomm.data import images
 from me_fomm_datasets.casme2 import casme2_dataset_builder as C
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.common.testing import build, built, records
 
-
-@pytest.fixture(scope="module")
-def casme2(fake_corpora, tmp_path_factory):
-  return build(C.Casme2, "64", tmp_path_factory.mktemp("casme2"), fake_corpora)
+casme2 = built(C.Casme2, "64", "casme2")
 
 
 def test_builds_good_clips_and_skips_bad_ones(casme2):
@@ -32,8 +30,7 @@ def test_builds_good_clips_and_skips_bad_ones(casme2):
 
 
 def test_clip_fields(casme2):
-  ds = casme2.as_data_source("train")
-  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  clips = records(casme2)
   c = clips["sub01/EP02_01f"]  # frames img46..img51, onset 46, apex 48, offset 51
   assert list(c["frame_numbers"]) == [46, 47, 48, 49, 50, 51]
   assert (c["onset"], c["apex"], c["offset"], bool(c["apex_estimated"])) == (0, 2, 5, False)
@@ -41,7 +38,7 @@ def test_clip_fields(casme2):
   assert c["label"] == 1 and c["emotion"] == b"happiness"
   assert c["landmarks"].shape == (6, 68, 2)
   assert 0 < c["landmarks"][..., 0].mean() < 64 and 0 < c["landmarks"][..., 1].mean() < 64
-  assert P.decode_png(c["frames"][0]).shape == (64, 64, 3)
+  assert images.decode_frame(c["frames"][0]).shape == (64, 64, 3)
   # '/' and missing ApexFrame cells: the middle of onset and offset, flagged.
   slash, empty = clips["sub01/EP03_02"], clips["sub02/EP01_13"]
   assert (slash["onset"], slash["apex"], slash["offset"], bool(slash["apex_estimated"])) == (
@@ -100,3 +97,20 @@ def test_worker_processes_build_the_same_records(fake_corpora, tmp_path, casme2)
     x, y = a[i], b[i]
     assert x["clip_id"] == y["clip_id"] and x["frames"] == y["frames"]
     assert np.array_equal(x["landmarks"], y["landmarks"])
+
+
+def test_row_with_a_bad_subject_is_a_problem_named_by_its_row(tmp_path):
+  from me_fomm_datasets.common import fake
+
+  (tmp_path / "CASME2-RAW").mkdir()
+  fake.write_xlsx(
+    str(tmp_path / "CASME2-coding-20140508.xlsx"),
+    list(C.COLUMNS),
+    [["x", "EP01_01", 1, 2, 3, "4", "disgust"]],
+  )
+  (spec,) = C.clip_specs(str(tmp_path))
+  assert spec.clip_id == "row2/EP01_01" and spec.label == "other"
+  assert (
+    spec.problem
+    == "CASME2-coding-20140508.xlsx row 2: subject 'x' is not a number; expected an integer."
+  )

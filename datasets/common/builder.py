@@ -26,6 +26,7 @@ import cv2
 from etils import epath
 import tensorflow_datasets as tfds
 
+from me_fomm.data import images
 from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 
@@ -82,8 +83,8 @@ def make_config(
     raise ValueError(f"resolution must be an integer in [16, 1024] pixels, got {resolution!r}.")
   if not 0.0 <= margin <= 2.0:
     raise ValueError(f"margin must be in [0, 2] (fraction of the face box side), got {margin!r}.")
-  if frame_format not in P.FRAME_FORMATS:
-    raise ValueError(f"frame_format must be one of {P.FRAME_FORMATS}, got {frame_format!r}.")
+  if frame_format not in images.FRAME_FORMATS:
+    raise ValueError(f"frame_format must be one of {images.FRAME_FORMATS}, got {frame_format!r}.")
   return ClipConfig(
     name=config_name(variant, resolution, grayscale, margin, default_margin, frame_format),
     description=description
@@ -133,51 +134,6 @@ class BuildReport:
     lines.append(f"frames: {self.frames}, with a borrowed landmark: {self.borrowed_frames}")
     lines += [f"note: {n}" for n in self.notes]
     return "\n".join(lines)
-
-
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
-
-
-def coded_clip_spec(
-  row: dict, *, clip_id: str, subject: str, corpus: str, fps: float, where: str, folder: str
-) -> P.ClipSpec:
-  """A clip of a FACS-coded spreadsheet row (CASME II, SAMM): labels, phases and its frame files.
-
-  `row` has the normalised column names (subject, filename, onsetframe, apexframe, offsetframe,
-  actionunits, estimatedemotion). A row naming no clip or a missing folder becomes a spec with a
-  `problem`, so the build skips and reports it instead of stopping.
-  """
-  from me_fomm_datasets.common import sheets  # pylint: disable=g-import-not-at-top
-
-  emotion = sheets.as_text(row["estimatedemotion"]).lower()
-  spec = P.ClipSpec(
-    clip_id=clip_id,
-    subject=subject,
-    corpus=corpus,
-    emotion=emotion,
-    label=F.emotion_to_label(emotion),
-    action_units=sheets.as_text(row["actionunits"]),
-    frame_paths=[],
-    frame_numbers=[],
-    onset=sheets.as_int(row["onsetframe"]),
-    apex=sheets.as_int(row["apexframe"]),
-    offset=sheets.as_int(row["offsetframe"]),
-    fps=fps,
-    where=where,
-  )
-  if not sheets.as_text(row["filename"]):
-    spec.problem = f"clip {clip_id} ({where}): the Filename cell is empty."
-  elif not os.path.isdir(folder):
-    spec.problem = (
-      f"clip {clip_id} ({where}): folder {folder} does not exist; the row "
-      "names a clip that is not in the download."
-    )
-  else:
-    try:
-      spec.frame_paths, spec.frame_numbers = P.numbered_frames(folder, FRAME_EXTENSIONS, clip_id)
-    except P.ClipError as e:
-      spec.problem = str(e)
-  return spec
 
 
 class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):

@@ -20,15 +20,16 @@ CANVAS = (240, 320)  # (H, W); small so tests are fast
 
 @functools.lru_cache(maxsize=None)
 def _face(identity: str):
+  from me_fomm.data import images
   from me_fomm.prior.landmarks import LandmarkDetector
-  from me_fomm_datasets.common import preprocess as P
   from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
 
   photo = S.identity_photo(identity)
   det = LandmarkDetector(upsample=1)
   face = det.detect(photo)
-  crop = P.resize(P.crop_region(photo, P.square_box(face.box, 0.35)), FACE_SIZE)
-  return crop, np.asarray(det.detect(P.resize(crop, 256)).landmarks, np.float64) * FACE_SIZE / 256
+  crop = images.resize(images.crop_region(photo, images.square_box(face.box, 0.35)), FACE_SIZE)
+  landmarks = det.detect(images.resize(crop, 256)).landmarks
+  return crop, np.asarray(landmarks, np.float64) * FACE_SIZE / 256
 
 
 def clip_frames(

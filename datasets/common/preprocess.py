@@ -23,20 +23,10 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from me_fomm_datasets.common import features as F
+from me_fomm.data import faces, images, vocab
 
-# Detection works on crops resized to at least this many pixels: dlib's HOG detector does
-# not find faces much smaller than 80 px, and a bounded size keeps detection fast.
-DETECT_SIZE = 256
-# The onset frame is searched whole; large frames (SAMM is 2040x1088) are shrunk first.
-FULL_FRAME_DETECT_MAX_SIDE = 640
-# PNG compression 1: frames are small, and decoding speed matters more than disk space.
-PNG_COMPRESSION = 1
-# 'png' is lossless (the default: sub-pixel motion and ground truth stay exact); 'jpeg' at
-# quality 95 decodes ~4x faster and is ~4x smaller (CASME II and SAMM ship as JPEG anyway),
-# for when the training input pipeline is decode-bound.
-FRAME_FORMATS = ("png", "jpeg")
-JPEG_QUALITY = 95
+# Image files a corpus folder holds frames in (CASME II and SAMM: jpg, SMIC: bmp, custom: any).
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 class ClipError(ValueError):
@@ -47,6 +37,7 @@ class ClipError(ValueError):
 class ClipSpec:
   """One clip as an annotation describes it, before any pixel is read.
 
+  `label` defaults to the class of the annotated `emotion` (`vocab.emotion_to_label`).
   `onset`/`apex`/`offset` are absolute frame numbers as annotated (None where missing);
   `frame_numbers[i]` is the number of `frame_paths[i]` (sorted). `problem` carries a defect
   found while parsing the annotation (missing folder, duplicated row): the clip is then
@@ -56,11 +47,11 @@ class ClipSpec:
   clip_id: str
   subject: str
   corpus: str
-  emotion: str
-  label: str
-  action_units: str
-  frame_paths: list
-  frame_numbers: list
+  emotion: str = ""
+  label: str | None = None
+  action_units: str = ""
+  frame_paths: list = dataclasses.field(default_factory=list)
+  frame_numbers: list = dataclasses.field(default_factory=list)
   onset: int | None = None
   apex: int | None = None
   offset: int | None = None
@@ -68,6 +59,17 @@ class ClipSpec:
   where: str = ""  # where the annotation came from, e.g. "CASME2-coding.xlsx row 12"
   problem: str | None = None
   extra: dict = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    if self.label is None:
+      self.label = vocab.emotion_to_label(self.emotion)
+
+  def list_frames(self, folder: str, extensions: Sequence[str] = FRAME_EXTENSIONS) -> None:
+    """Sets the frame files (and their numbers) from a folder, or `problem` if they cannot be."""
+    try:
+      self.frame_paths, self.frame_numbers = numbered_frames(folder, extensions, self.clip_id)
+    except ClipError as e:
+      self.problem = str(e)
 
 
 @dataclasses.dataclass
@@ -78,7 +80,7 @@ class ProcessOptions:
   frame_format: str = "png"
 
 
-# ----------------------------------------------------------------------------- images
+# ----------------------------------------------------------------------------- frames
 
 
 def read_frame(path: str, clip_id: str = "") -> np.ndarray:
@@ -96,101 +98,13 @@ def read_frame(path: str, clip_id: str = "") -> np.ndarray:
   return np.ascontiguousarray(img[..., ::-1])
 
 
-def encode_png(frame: np.ndarray) -> bytes:
-  """PNG bytes of uint8 (H, W, 3) RGB or (H, W) gray."""
-  img = frame if frame.ndim == 2 else frame[..., ::-1]
-  ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
-  if not ok:
-    raise ValueError(f"could not PNG-encode a frame of shape {frame.shape}")
-  return buf.tobytes()
-
-
-def encode_frame(frame: np.ndarray, frame_format: str = "png") -> bytes:
-  """Encoded bytes of uint8 (H, W, 3) RGB or (H, W) gray in one of FRAME_FORMATS."""
-  if frame_format == "png":
-    return encode_png(frame)
-  if frame_format != "jpeg":
-    raise ValueError(f"frame_format must be one of {FRAME_FORMATS}, got {frame_format!r}.")
-  img = frame if frame.ndim == 2 else frame[..., ::-1]
-  ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-  if not ok:
-    raise ValueError(f"could not JPEG-encode a frame of shape {frame.shape}")
-  return buf.tobytes()
-
-
-def decode_png(data: bytes) -> np.ndarray:
-  """uint8 (H, W, 3) RGB from stored frame bytes (PNG or JPEG; gray comes back as 3 channels)."""
-  img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-  if img is None:
-    raise ValueError("stored frame is not a decodable image; rebuild the dataset.")
-  return img[..., ::-1]
-
-
-decode_frame = decode_png
-
-
-def to_gray3(frame: np.ndarray) -> np.ndarray:
-  """Grayscale repeated on 3 channels (the seed's mixed model saw SAMM's gray this way)."""
-  gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-  return np.repeat(gray[..., None], 3, axis=-1)
-
-
-def square_box(box: Sequence[float], margin: float) -> tuple[float, float, float, float]:
-  """Square (x0, y0, x1, y1) around a face box, grown by `margin` of its side on every side
-  (the same side as the prior's `crop_box`: longer face side x (1 + 2 margin)).
-
-  Not shifted or clipped to the frame: `crop_region` pads with edge pixels instead, so a face
-  near the border stays centred and keeps its scale; `me_fomm.generate.target` crops target
-  faces with the same two functions, so training and generation see faces framed alike.
-  """
-  x0, y0, x1, y1 = (float(v) for v in box)
-  side = max(x1 - x0, y1 - y0) * (1.0 + 2.0 * margin)
-  cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
-  return (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
-
-
-def crop_region(frame: np.ndarray, box: Sequence[float]) -> np.ndarray:
-  """The pixels of integer-rounded `box`, padded by edge replication where it leaves the frame
-  (a face larger than the frame, or a box from elsewhere)."""
-  x0, y0, x1, y1 = (int(round(v)) for v in box)
-  h, w = frame.shape[:2]
-  pad = max(0, -x0, -y0, x1 - w, y1 - h)
-  if pad:
-    frame = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-  return frame[y0 + pad : y1 + pad, x0 + pad : x1 + pad]
-
-
-def resize(img: np.ndarray, size: int) -> np.ndarray:
-  if img.shape[0] == size and img.shape[1] == size:
-    return img
-  shrink = img.shape[0] > size
-  return cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
-
-
-def rescale_points(points: np.ndarray, src_size: float, dst_size: float) -> np.ndarray:
-  """Pixel coordinates after resizing a square image from src_size to dst_size.
-
-  Pixel centres map as x' = (x + 0.5) * s - 0.5 (the convention cv2.resize uses).
-  """
-  s = dst_size / src_size
-  return ((points + 0.5) * s - 0.5).astype(np.float32)
-
-
-def borrow_missing(landmarks: list) -> tuple[np.ndarray, np.ndarray]:
-  """Fills None entries with the nearest frame's landmarks (earlier frame on ties).
-
-  Returns ((T, 68, 2) float32, (T,) bool borrowed). Raises ValueError if all are None.
-  """
-  have = [i for i, lm in enumerate(landmarks) if lm is not None]
-  if not have:
-    raise ValueError("no frame has landmarks")
-  out, borrowed = [], np.zeros((len(landmarks),), np.bool_)
-  for i, lm in enumerate(landmarks):
-    if lm is None:
-      j = min(have, key=lambda k: (abs(k - i), k))
-      lm, borrowed[i] = landmarks[j], True
-    out.append(lm)
-  return np.stack(out).astype(np.float32), borrowed
+def encode_output(frame: np.ndarray, options: ProcessOptions) -> bytes:
+  """A face crop as stored: resized to the config's resolution, grayscale if asked (a 1-channel
+  image that decodes to 3 equal channels), encoded in its frame format."""
+  small = images.resize(frame, options.resolution)
+  if options.grayscale:
+    small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+  return images.encode_frame(small, options.frame_format)
 
 
 # ----------------------------------------------------------------------------- clips
@@ -226,26 +140,11 @@ def phase_indices(spec: ClipSpec) -> tuple[int, int, int, bool]:
 
 def _detect_full(detector, frame: np.ndarray):
   """Best face box of a whole frame in frame pixels, shrinking large frames for speed."""
-  h, w = frame.shape[:2]
-  s = min(1.0, FULL_FRAME_DETECT_MAX_SIDE / max(h, w))
-  small = (
-    frame
-    if s == 1.0
-    else cv2.resize(frame, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-  )
+  small, s = faces.shrink_for_detection(frame)
   face = detector.detect(small)
   if face is None:
     return None
   return tuple(float(v) / s for v in face.box)
-
-
-def _landmarks_in_region(detector, region: np.ndarray, out_size: int) -> np.ndarray | None:
-  work_size = max(out_size, DETECT_SIZE)
-  work = resize(region, work_size)
-  face = detector.detect(work)
-  if face is None:
-    return None
-  return rescale_points(np.asarray(face.landmarks, np.float32), work_size, out_size)
 
 
 def process_clip(
@@ -315,7 +214,7 @@ def process_frames(
     raise ClipError(
       f"clip {spec.clip_id}: no face found in any of its {len(frames)} frames ({where})."
     )
-  crop = square_box(box, options.margin)
+  crop = images.square_box(box, options.margin)
   res = options.resolution
 
   out_frames, lms, first_shape = [], [], None
@@ -328,14 +227,11 @@ def process_frames(
         f"the clip's first frame is {first_shape[1]}x{first_shape[0]} ({where}); "
         "all frames of a clip must have one size."
       )
-    region = crop_region(frame, crop)
-    lms.append(_landmarks_in_region(crop_detector, region, res))
-    small = resize(region, res)
-    if options.grayscale:
-      small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)  # 1-channel PNG, decoded to 3 channels
-    out_frames.append(encode_frame(small, options.frame_format))
+    region = images.crop_region(frame, crop)
+    lms.append(faces.landmarks_in_region(crop_detector, region, res))
+    out_frames.append(encode_output(region, options))
   try:
-    landmarks, borrowed = borrow_missing(lms)
+    landmarks, borrowed = faces.borrow_missing(lms)
   except ValueError:
     raise ClipError(
       f"clip {spec.clip_id}: dlib found a face on the full frame but no landmarks "
@@ -354,7 +250,7 @@ def process_frames(
     "emotion": spec.emotion,
     "label": spec.label,
     "action_units": spec.action_units,
-    "au_multi_hot": F.au_multi_hot(spec.action_units),
+    "au_multi_hot": vocab.au_multi_hot(spec.action_units),
     "onset": onset,
     "apex": apex,
     "offset": offset,

@@ -12,7 +12,7 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-__all__ = ["fake_corpora", "synthetic_small", "build"]
+__all__ = ["fake_corpora", "synthetic_small", "build", "built", "records"]
 
 
 def build(cls, config, data_dir, manual_dir=None, **kwargs):
@@ -22,6 +22,28 @@ def build(cls, config, data_dir, manual_dir=None, **kwargs):
     dl = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)) if manual_dir else None
     b.download_and_prepare(download_config=dl)
   return b
+
+
+def built(cls, config: str, name: str):
+  """A module-scoped fixture `name`: `cls` built with `config` from the fake corpora."""
+
+  @pytest.fixture(scope="module", name=name)
+  def fixture(fake_corpora, tmp_path_factory):
+    return build(cls, config, tmp_path_factory.mktemp(name), fake_corpora)
+
+  return fixture
+
+
+def records(builder, split: str = "train", key=("clip_id",)) -> dict:
+  """{clip_id: record} of a built split (the key joins the named text fields: ('corpus',
+  'clip_id') gives (corpus, clip_id) tuples), to look clips up by name in assertions."""
+  ds = builder.as_data_source(split)
+  out = {}
+  for i in range(len(ds)):
+    rec = ds[i]
+    names = tuple(rec[k].decode() for k in key)
+    out[names if len(names) > 1 else names[0]] = rec
+  return out
 
 
 def _shared(tmp_path_factory, name: str):

@@ -18,12 +18,10 @@ import os
 import numpy as np
 
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.common import sheets
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
-FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
 
 INSTRUCTIONS = """\
 Put your clips (videos, or folders of numbered frames) in a folder, optionally one folder
@@ -35,8 +33,17 @@ offset, fps), then run:
 
 def _is_frame_folder(path: str) -> bool:
   return os.path.isdir(path) and any(
-    os.path.splitext(n)[1].lower() in FRAME_EXTENSIONS for n in os.listdir(path)
+    os.path.splitext(n)[1].lower() in P.FRAME_EXTENSIONS for n in os.listdir(path)
   )
+
+
+def _clip_name(path: str) -> str | None:
+  """The clip name of a video file (its stem) or a frame folder (its name); None otherwise."""
+  name = os.path.basename(path)
+  stem, ext = os.path.splitext(name)
+  if ext.lower() in VIDEO_EXTENSIONS:
+    return stem
+  return name if _is_frame_folder(path) else None
 
 
 def _read_annotations(manual_dir: str) -> dict:
@@ -60,19 +67,14 @@ def clip_specs(
   found = []  # (subject, clip name, path)
   for name in sorted(os.listdir(manual_dir)):
     path = os.path.join(manual_dir, name)
-    stem, ext = os.path.splitext(name)
-    if ext.lower() in VIDEO_EXTENSIONS:
-      found.append((stem, stem, path))
-    elif _is_frame_folder(path):
-      found.append((name, name, path))
-    elif os.path.isdir(path):
+    clip = _clip_name(path)
+    if clip is not None:  # a clip of its own subject
+      found.append((clip, clip, path))
+    elif os.path.isdir(path):  # a subject's folder of clips
       for sub in sorted(os.listdir(path)):
-        sub_path = os.path.join(path, sub)
-        s_stem, s_ext = os.path.splitext(sub)
-        if s_ext.lower() in VIDEO_EXTENSIONS:
-          found.append((name, s_stem, sub_path))
-        elif _is_frame_folder(sub_path):
-          found.append((name, sub, sub_path))
+        clip = _clip_name(os.path.join(path, sub))
+        if clip is not None:
+          found.append((name, clip, os.path.join(path, sub)))
   if not found:
     raise FileNotFoundError(
       f"custom: no clips (videos {VIDEO_EXTENSIONS} or folders of "
@@ -87,16 +89,12 @@ def clip_specs(
     line, row = annotations.get(key, (None, {}))
     if line is not None:
       used.add(key)
-    emotion = row.get("emotion", "").lower()
     spec = P.ClipSpec(
       clip_id=clip_id,
       subject=subject,
       corpus=corpus,
-      emotion=emotion,
-      label=F.emotion_to_label(emotion),
+      emotion=row.get("emotion", "").lower(),
       action_units=row.get("actionunits", ""),
-      frame_paths=[],
-      frame_numbers=[],
       where=path,
       fps=30.0,
     )
@@ -120,11 +118,8 @@ def clip_specs(
         )
       setattr(spec, key, sheets.as_int(value) if value else None)
     if os.path.isdir(path):
-      try:
-        spec.frame_paths, _ = P.numbered_frames(path, FRAME_EXTENSIONS, clip_id)
-        spec.frame_numbers = list(range(len(spec.frame_paths)))  # annotations index from 0
-      except P.ClipError as e:
-        spec.problem = str(e)
+      spec.list_frames(path)
+      spec.frame_numbers = list(range(len(spec.frame_paths)))  # annotations index from 0
     else:
       spec.extra["video"] = path
     specs.append(spec)

@@ -2,14 +2,13 @@
 
 import pytest
 
-from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.common.testing import build, records
 from me_fomm_datasets.custom import custom_dataset_builder as C
 
 
 def test_video_and_folder(fake_corpora, tmp_path):
   b = build(C.Custom, "64", tmp_path, fake_corpora / "custom")
-  ds = b.as_data_source("train")
-  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  clips = records(b)
   assert set(clips) == {"alice/smile_01", "bob_02"}
   video = clips["alice/smile_01"]
   assert len(video["frames"]) == 6 and video["fps"] == 25.0 and video["label"] == 1

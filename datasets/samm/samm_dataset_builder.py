@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import os
 
-from me_fomm_datasets.common import builder as B
+from me_fomm_datasets.common import coded, sheets
 from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common import sheets
 
 SHEET_PATTERNS = ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM*FACS*.xlsx")
 COLUMNS = (
@@ -50,52 +49,30 @@ def find_samm_folder(manual_dir: str) -> str:
 
 
 def subject_folder(value) -> str:
+  """Sheet subject (6, '006') -> folder name '006'."""
   text = sheets.as_text(value)
   if not text.isdigit():
-    raise ValueError(f"subject {value!r} is not a number")
+    raise ValueError(f"subject {value!r} is not a number; expected e.g. 006")
   return f"{int(text):03d}"
 
 
+SHEET = coded.Sheet(
+  patterns=SHEET_PATTERNS,
+  what="SAMM FACS coding spreadsheet",
+  columns=COLUMNS,
+  fps=FPS,
+  instructions=INSTRUCTIONS,
+  frames_root=find_samm_folder,
+  subject_folder=subject_folder,
+)
+
+
 def clip_specs(manual_dir: str, corpus: str = "samm") -> list[P.ClipSpec]:
-  root = find_samm_folder(manual_dir)
-  sheet = sheets.find_file(manual_dir, SHEET_PATTERNS, "SAMM FACS coding spreadsheet", INSTRUCTIONS)
-  name = os.path.basename(sheet)
-  specs = []
-  for row_number, row in sheets.read_rows(sheet, COLUMNS):
-    where = f"{name} row {row_number}"
-    filename = sheets.as_text(row["filename"])
-    try:
-      subject = subject_folder(row["subject"])
-    except ValueError as e:
-      specs.append(
-        P.ClipSpec(
-          filename or f"row{row_number}",
-          "",
-          corpus,
-          "",
-          "other",
-          "",
-          [],
-          [],
-          where=where,
-          problem=f"{where}: {e}; expected e.g. 006.",
-        )
-      )
-      continue
-    spec = B.coded_clip_spec(
-      row,
-      clip_id=filename,
-      subject=subject,
-      corpus=corpus,
-      fps=FPS,
-      where=where,
-      folder=os.path.join(root, subject, filename),
-    )
-    specs.append(spec)
-  return specs
+  """ClipSpecs of every coded clip; defects become `problem`s (skipped or strict error)."""
+  return coded.clip_specs(manual_dir, SHEET, corpus)
 
 
-class Samm(B.ClipBuilder):
+class Samm(coded.CodedBuilder):
   """SAMM micro-movement clips, cropped and landmarked (see module doc)."""
 
   name = "samm"
@@ -107,10 +84,7 @@ class Samm(B.ClipBuilder):
     "Micro-Facial Movement Dataset. IEEE Trans. Affective Computing 2018."
   )
   MANUAL_DOWNLOAD_INSTRUCTIONS = INSTRUCTIONS
-  BUILDER_CONFIGS = B.standard_configs()
-
-  def _clip_specs(self, manual_dir):
-    return {"train": clip_specs(manual_dir, self.CORPUS)}
+  SHEET = SHEET
 
 
 Builder = Samm

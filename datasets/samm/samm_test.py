@@ -3,15 +3,12 @@
 import numpy as np
 import pytest
 
+from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import preprocess as P
-from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.common.testing import built, records
 from me_fomm_datasets.samm import samm_dataset_builder as S
 
-
-@pytest.fixture(scope="module")
-def samm(fake_corpora, tmp_path_factory):
-  return build(S.Samm, "64", tmp_path_factory.mktemp("samm"), fake_corpora)
+samm = built(S.Samm, "64", "samm")
 
 
 def test_build_and_read_back(samm):
@@ -19,13 +16,12 @@ def test_build_and_read_back(samm):
   assert report["written"] == {"train": 4}
   assert [s[1] for s in report["skipped"]] == ["009_2_1"]
   assert "row 19" in report["skipped"][0][2]  # header on 14, fifth data row
-  ds = samm.as_data_source("train")
-  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  clips = records(samm)
   assert set(clips) == {"006_1_2", "007_7_1", "018_3_1", "022_3_3"}
   c = clips["007_7_1"]
   assert c["subject"] == b"007" and c["label"] == 1 and c["fps"] == 200.0
   assert (c["onset"], c["apex"], c["offset"]) == (0, 3, 5)
-  frame = P.decode_png(c["frames"][2])
+  frame = images.decode_frame(c["frames"][2])
   assert frame.shape == (64, 64, 3)
   assert np.array_equal(frame[..., 0], frame[..., 1])  # gray decoded to 3 equal channels
   assert bool(clips["018_3_1"]["apex_estimated"])  # Apex Frame -1
@@ -40,3 +36,17 @@ def test_header_must_exist(tmp_path):
   fake.write_xlsx(str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"), ["Subject", "File"], [[6, "x"]])
   with pytest.raises(ValueError, match="no header row"):
     S.clip_specs(str(tmp_path))
+
+
+def test_row_with_a_bad_subject_is_a_problem_named_by_its_file(tmp_path):
+  from me_fomm_datasets.common import fake
+
+  (tmp_path / "SAMM" / "006").mkdir(parents=True)
+  fake.write_xlsx(
+    str(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx"),
+    list(S.COLUMNS),
+    [["six", "006_1_2", 1, 2, 3, "4", "Anger"], ["?", None, 1, 2, 3, "4", "Anger"]],
+  )
+  specs = S.clip_specs(str(tmp_path))
+  assert [s.clip_id for s in specs] == ["006_1_2", "row3"]
+  assert specs[0].problem.endswith("subject 'six' is not a number; expected e.g. 006.")

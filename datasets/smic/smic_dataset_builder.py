@@ -62,30 +62,15 @@ def clip_specs(manual_dir: str, camera: str = "hs", corpus: str = "smic") -> lis
         folder = os.path.join(cls_dir, clip)
         if not os.path.isdir(folder):
           continue
-        spec = P.ClipSpec(
-          clip_id=clip,
-          subject=subject,
-          corpus=corpus,
-          emotion=cls.lower(),
-          label=cls.lower() if cls.lower() in CLASSES else "other",
-          action_units="",
-          frame_paths=[],
-          frame_numbers=[],
-          fps=fps,
-          where=folder,
-        )
+        # The class is the folder name, already one of the three (negative, positive, surprise).
+        spec = P.ClipSpec(clip, subject, corpus, emotion=cls.lower(), fps=fps, where=folder)
         if cls.lower() not in CLASSES:
           spec.problem = (
             f"clip {clip}: class folder {cls_dir} is not one of {CLASSES}; "
             "rename it or move the clip."
           )
         else:
-          try:
-            spec.frame_paths, spec.frame_numbers = P.numbered_frames(
-              folder, (".bmp", ".jpg", ".jpeg", ".png"), clip
-            )
-          except P.ClipError as e:
-            spec.problem = str(e)
+          spec.list_frames(folder)
         specs.append(spec)
   if not specs:
     raise FileNotFoundError(

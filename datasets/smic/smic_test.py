@@ -3,14 +3,13 @@
 import pytest
 import tensorflow_datasets as tfds
 
-from me_fomm_datasets.common.testing import build
+from me_fomm_datasets.common.testing import build, records
 from me_fomm_datasets.smic import smic_dataset_builder as S
 
 
 def test_hs_and_vis(fake_corpora, tmp_path):
   hs = build(S.Smic, "hs_64", tmp_path, fake_corpora)
-  ds = hs.as_data_source("train")
-  clips = {ds[i]["clip_id"].decode(): ds[i] for i in range(len(ds))}
+  clips = records(hs)
   assert set(clips) == {"s3_po_05", "s11_ne_02", "s20_sur_01"}  # non_micro ignored
   c = clips["s20_sur_01"]
   assert c["label"] == 2 and c["subject"] == b"s20" and c["fps"] == 100.0

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import functools
 
-import cv2
 import numpy as np
 
+from me_fomm.data import images, vocab
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.synthetic_me import render
 
@@ -157,8 +156,8 @@ class SyntheticMe(B.ClipBuilder):
           f"synthetic_me: dlib found no face in the {name} photo; the "
           "installed scikit-image/matplotlib sample data may be damaged."
         )
-      crop = P.crop_region(photo, P.square_box(face.box, self.builder_config.margin))
-      crop = P.resize(crop, size)
+      crop = images.crop_region(photo, images.square_box(face.box, self.builder_config.margin))
+      crop = images.resize(crop, size)
       face = self.detector.detect(crop)
       if face is None:
         raise RuntimeError(
@@ -171,15 +170,9 @@ class SyntheticMe(B.ClipBuilder):
     _ = self._faces  # dlib once, inherited by the forked workers
 
   def _encode(self, frames, landmarks):
-    res = self.builder_config.resolution
-    size = frames[0].shape[0]
-    out = []
-    for f in frames:
-      small = P.resize(f, res)
-      if self.builder_config.grayscale:
-        small = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-      out.append(P.encode_frame(small, self.builder_config.frame_format))
-    return out, P.rescale_points(landmarks, size, res)
+    options = self.process_options
+    out = [P.encode_output(f, options) for f in frames]
+    return out, images.rescale_points(landmarks, frames[0].shape[0], options.resolution)
 
   def _process(self, spec: P.ClipSpec) -> dict:
     o = self.builder_config.options
@@ -203,7 +196,7 @@ class SyntheticMe(B.ClipBuilder):
       "emotion": motion.emotion,
       "label": spec.label,
       "action_units": aus,
-      "au_multi_hot": F.au_multi_hot(aus),
+      "au_multi_hot": vocab.au_multi_hot(aus),
       "onset": motion.onset,
       "apex": motion.apex,
       "offset": motion.offset,

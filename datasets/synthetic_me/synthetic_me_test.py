@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from me_fomm_datasets.common import preprocess as P
+from me_fomm.data import images
 from me_fomm_datasets.synthetic_me import render
 from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
 
@@ -23,8 +23,8 @@ def test_small_build_reads_back(synthetic_small):
     assert len(clip["ground_truth_frames"]) == t
     assert clip["identity"] == b"grace_hopper" and clip["ground_truth_identity"] == b"astronaut"
     assert 0 < clip["onset"] < clip["apex"] < clip["offset"] < t
-    assert P.decode_png(clip["frames"][0]).shape == (64, 64, 3)
-    assert P.decode_png(clip["ground_truth_frames"][-1]).shape == (64, 64, 3)
+    assert images.decode_frame(clip["frames"][0]).shape == (64, 64, 3)
+    assert images.decode_frame(clip["ground_truth_frames"][-1]).shape == (64, 64, 3)
     assert not clip["landmark_borrowed"].any()
     assert clip["au_multi_hot"].sum() >= 2
     ids.add(clip["clip_id"])

@@ -23,6 +23,13 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.image_size = 256
   c.data.augment = True  # the original's flips, colour jitter (pair_loader's `augment`)
   c.data.prefetch = 2  # batches put on the devices ahead of the step
+  # Input speed (me_fomm.data.pipeline.pair_loader, measured by benchmarks/data.py); the defaults
+  # are FOMM's sampling read in the training process.
+  c.data.worker_count = 0  # > 0: decode pairs in that many Grain worker processes
+  c.data.worker_buffer_size = 2  # batches each worker prepares ahead
+  c.data.read_threads = ml_collections.config_dict.placeholder(int)  # None: Grain's default
+  c.data.pairs_per_clip = 1  # pairs drawn per clip record read (1: FOMM's sampling)
+  c.data.cache_clips = 1  # clip records kept in memory per process (the host's clips: read once)
 
   # Epoch = every clip `num_repeats` times (the original's DatasetRepeater); steps_per_epoch
   # = len(source) * num_repeats // batch_size unless set here (> 0).

@@ -44,13 +44,14 @@ def run(opts, progress: bool = True) -> dict:
   Every input is checked before the output folder is touched; the output appears only when complete.
   """
   from me_fomm.commands import configs
+  from me_fomm.generate import driving as driving_lib
   from me_fomm.generate import pipeline, video
   from me_fomm.generate import target as target_lib
 
   O.check_generation(opts)
   out = pipeline.check_output(opts.out, opts.overwrite)
   photo = video.read_image(opts.target)
-  clip = video.read_clip(opts.driving, data_dir=opts.data_dir, fps=opts.fps)
+  clip = driving_lib.read_clip(opts.driving, data_dir=opts.data_dir, fps=opts.fps)
   expect = configs.expected_model_config(opts.config)
   model = pipeline.load_model(opts.checkpoint, expect=expect, step=opts.step)
   cfg = model.config

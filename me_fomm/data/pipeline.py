@@ -1,5 +1,4 @@
-"""Grain pipelines: batches of (source, driving) frame pairs for training, whole clips for
-generation and evaluation.
+"""The Grain pipeline of training: batches of (source, driving) frame pairs.
 
 Pairs follow FOMM's training (Siarohin et al. 2019): each example is one clip, two of its
 frames drawn at random serve as source and driving, and the model learns to warp one into
@@ -20,27 +19,12 @@ import collections
 import dataclasses
 import sys
 import threading
-from typing import Iterator
 
 import grain
 import numpy as np
 
 from me_fomm.data import augment as A
-from me_fomm_datasets.common import preprocess as P
-
-
-def _decode(data: bytes, size: int | None) -> np.ndarray:
-  img = P.decode_png(data)
-  if size is not None and img.shape[0] != size:
-    img = P.resize(img, size)
-  return img
-
-
-def _scale_landmarks(lm: np.ndarray, stored: int, size: int | None) -> np.ndarray:
-  lm = np.asarray(lm, np.float32)
-  if size is None or size == stored:
-    return lm
-  return P.rescale_points(lm, stored, size)
+from me_fomm.data import images
 
 
 def _check_clip(clip: dict) -> int:
@@ -66,13 +50,12 @@ class PairTransform:
     cfg = self.augment
     if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
       i, j = j, i  # a reversed clip: the same two frames in the other order
-    raw = [P.decode_png(clip["frames"][i]), P.decode_png(clip["frames"][j])]
-    stored = raw[0].shape[0]
-    size = self.image_size or stored
-    frames = np.stack([P.resize(f, size) for f in raw])
+    raw = [images.decode_frame(clip["frames"][i]), images.decode_frame(clip["frames"][j])]
     lm_all = np.asarray(clip["landmarks"], np.float32)
-    lms = _scale_landmarks(
-      np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]), stored, size
+    frames, lms = images.resize_with_points(
+      raw,
+      np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]),
+      self.image_size or raw[0].shape[0],
     )
     if cfg.flip_prob and rng.uniform() < cfg.flip_prob:
       frames, lms = A.hflip(frames, lms)
@@ -314,75 +297,19 @@ def pair_loader(
   return PairLoader(it_ds, batch_size)
 
 
-def decode_clip(
-  clip: dict, image_size: int | None = None, key: str = "frames", landmarks_key: str = "landmarks"
-) -> tuple[np.ndarray, np.ndarray]:
-  """((T,S,S,3) float32 [0,1], (T,68,2) float32 px) of a stored clip (or its ground truth)."""
-  frames = np.stack([_decode(f, image_size) for f in clip[key]])
-  stored = P.decode_png(clip[key][0]).shape[0]
-  lms = _scale_landmarks(clip[landmarks_key], stored, image_size)
-  return frames.astype(np.float32) / np.float32(255.0), lms
+# The `pair_loader` arguments an experiment's `config.data` sets (experiments/configs/base.py);
+# the trainer and the data benchmark both read them here, so a benchmark measures what trains.
+LOADER_FIELDS = (
+  "augment",
+  "image_size",
+  "worker_count",
+  "worker_buffer_size",
+  "read_threads",
+  "pairs_per_clip",
+  "cache_clips",
+)
 
 
-def clip_iterator(
-  source,
-  image_size: int | None = None,
-  shard_index: int = 0,
-  shard_count: int = 1,
-  indices=None,
-  augment: A.AugmentConfig | None = None,
-  seed: int = 0,
-) -> Iterator[dict]:
-  """Whole decoded clips in source order (this host's shard), for generation and evaluation.
-
-  Yields the clip's metadata plus 'frames' (T,S,S,3) float32 in [0,1], 'landmarks'
-  (T,68,2) px and, for synthetic_me, 'ground_truth_frames'/'ground_truth_landmarks'.
-  An `augment` config applies one flip/time-flip/colour draw per clip (seeded by index).
-  """
-  n = len(source)
-  order = list(range(n)) if indices is None else [int(i) for i in indices]
-  if shard_count < 1 or not 0 <= shard_index < shard_count:
-    raise ValueError(f"bad shard {shard_index} of {shard_count}.")
-  for k in order[shard_index::shard_count]:
-    clip = dict(source[k])
-    _check_clip(clip)
-    frames, lms = decode_clip(clip, image_size)
-    out = {
-      key: v
-      for key, v in clip.items()
-      if key not in ("frames", "landmarks", "ground_truth_frames", "ground_truth_landmarks")
-    }
-    onset, offset = int(clip["onset"]), int(clip["offset"])
-    if "ground_truth_frames" in clip:
-      gt, gt_lms = decode_clip(clip, image_size, "ground_truth_frames", "ground_truth_landmarks")
-    if augment is not None:
-      rng = np.random.default_rng([seed, k])
-      if augment.time_flip_prob and rng.uniform() < augment.time_flip_prob:
-        t = len(frames) - 1
-        frames, lms = frames[::-1], lms[::-1]
-        onset, offset = t - offset, t - onset
-        out["apex"] = t - int(clip["apex"])
-        if "ground_truth_frames" in clip:
-          gt, gt_lms = gt[::-1], gt_lms[::-1]
-      if augment.flip_prob and rng.uniform() < augment.flip_prob:
-        frames, lms = A.hflip(frames, lms)
-        if "ground_truth_frames" in clip:
-          gt, gt_lms = A.hflip(gt, gt_lms)
-      if augment.colour:
-        p = A.sample_colour(rng, augment)
-        frames = A.apply_colour(frames, p)
-        if "ground_truth_frames" in clip:
-          gt = A.apply_colour(gt, p)
-    out.update(
-      frames=np.ascontiguousarray(frames),
-      landmarks=np.ascontiguousarray(lms),
-      onset=onset,
-      offset=offset,
-      index=k,
-    )
-    if "ground_truth_frames" in clip:
-      out.update(
-        ground_truth_frames=np.ascontiguousarray(gt),
-        ground_truth_landmarks=np.ascontiguousarray(gt_lms),
-      )
-    yield out
+def loader_options(data_config) -> dict:
+  """{pair_loader argument: value} of a `config.data`; a field it lacks keeps its default."""
+  return {k: data_config[k] for k in LOADER_FIELDS if k in data_config}

@@ -2,7 +2,11 @@
 
 `load(name, data_dir, split)` imports the builder module (which registers it with TFDS),
 picks the config and returns a Grain-compatible random-access source (`len`, `[i]`) of clip
-dicts. Text fields come back as `str`, `label` as an int index into `LABELS`.
+dicts. Text fields come back as `str`, `label` as an int index into `me_fomm.data.vocab.LABELS`
+(`me_fomm.data.clip.Clip.from_record` decodes a record into frames and names).
+
+This is the one module of the library that imports the builders (`me_fomm_datasets`); everything
+else reaches them through it.
 
 Names: 'casme2', 'samm', 'smic/hs' (also vis, nir), 'megc', 'synthetic_me' (variants small,
 demo, full: 'synthetic_me/small'), 'custom'. A full config name also works
@@ -17,9 +21,6 @@ import os
 from typing import Any, Sequence
 
 from me_fomm_datasets.common import builder as B
-from me_fomm_datasets.common import features as F
-
-LABELS = F.LABELS
 
 # name -> (module, class, default variant)
 BUILDERS = {
@@ -62,8 +63,13 @@ def resolve_config(
   grayscale: bool | None = None,
   margin: float | None = None,
   frame_format: str | None = None,
+  options: dict | None = None,
 ):
-  """The builder config (a name in BUILDER_CONFIGS, or a new ClipConfig) for a dataset name."""
+  """The builder config (a name in BUILDER_CONFIGS, or a new ClipConfig) for a dataset name.
+
+  `options` are a builder's own config options (synthetic_me: num_train, num_test, min_frames,
+  max_frames, seed, train_identity); the corpora have none.
+  """
   base, _, rest = name.partition("/")
   cls = builder_class(base)
   known = {c.name: c for c in cls.BUILDER_CONFIGS}
@@ -75,6 +81,7 @@ def resolve_config(
     and grayscale is None
     and margin is None
     and frame_format is None
+    and not options
   ):
     return known[rest]
   default = (
@@ -91,9 +98,11 @@ def resolve_config(
   if base == "synthetic_me":
     from me_fomm_datasets.synthetic_me import synthetic_me_dataset_builder as S
 
-    kw = {} if margin is None else {"margin": margin}
+    kw = dict(options or {}) | ({} if margin is None else {"margin": margin})
     cfg = S.synthetic_config(variant or "demo", res, gray, frame_format=fmt, **kw)
   else:
+    if options:
+      raise ValueError(f"{base} has no config options; got {sorted(options)}.")
     valid = sorted(variants)
     if valid and variant not in valid:
       raise ValueError(
@@ -114,11 +123,13 @@ def builder(
   grayscale: bool | None = None,
   margin: float | None = None,
   frame_format: str | None = None,
+  options: dict | None = None,
   **kwargs: Any,
 ):
-  """The TFDS builder of a dataset name (not built yet necessarily)."""
+  """The TFDS builder of a dataset name (not built yet necessarily); `options` as in
+  `resolve_config`, `kwargs` for the builder (strict, progress, workers, detector)."""
   cls = builder_class(name)
-  config = resolve_config(name, image_size, grayscale, margin, frame_format)
+  config = resolve_config(name, image_size, grayscale, margin, frame_format, options)
   if any(c is config for c in cls.BUILDER_CONFIGS):
     # By name: a builder is re-created from its init arguments when a data source is pickled
     # to a Grain worker, and TFDS refuses a config *object* that shares a registered name.
@@ -216,20 +227,8 @@ def prepare(
 
   import tensorflow_datasets as tfds
 
-  b = builder(
-    name,
-    data_dir,
-    image_size,
-    grayscale,
-    margin,
-    frame_format,
-    strict=strict,
-    progress=progress,
-    workers=workers,
-  )
-  if b.is_prepared() and overwrite:
-    shutil.rmtree(os.fspath(b.data_dir))
-    b = builder(
+  def make():
+    return builder(
       name,
       data_dir,
       image_size,
@@ -240,6 +239,11 @@ def prepare(
       progress=progress,
       workers=workers,
     )
+
+  b = make()
+  if b.is_prepared() and overwrite:
+    shutil.rmtree(os.fspath(b.data_dir))
+    b = make()
   needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
   built_now = not b.is_prepared()
   if built_now:
@@ -257,6 +261,18 @@ def prepare(
   return b, B.read_report(b), built_now
 
 
+def report_summary(report: dict) -> str:
+  """The text summary of a build report (as `prepare` returns it): clips written and skipped
+  with their reasons, frames with borrowed landmarks, notes."""
+  return B.BuildReport(
+    written=report["written"],
+    skipped=[tuple(s) for s in report["skipped"]],
+    frames=report["frames"],
+    borrowed_frames=report["borrowed_frames"],
+    notes=report.get("notes", []),
+  ).summary()
+
+
 def metadata(source) -> list[dict]:
   """Per-clip metadata (subject, clip_id, corpus, label, ...) without keeping frames."""
   keys = _TEXT + ("label", "onset", "apex", "offset")
@@ -265,15 +281,3 @@ def metadata(source) -> list[dict]:
     rec = source[i]
     out.append({k: rec[k] for k in keys if k in rec})
   return out
-
-
-def report_summary(report: dict) -> str:
-  """The text of a build report (`prepare`'s dict) that `me-fomm prepare` prints."""
-  r = B.BuildReport(
-    written=report["written"],
-    skipped=[tuple(s) for s in report["skipped"]],
-    frames=report["frames"],
-    borrowed_frames=report["borrowed_frames"],
-    notes=report.get("notes", []),
-  )
-  return r.summary()

@@ -25,9 +25,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from me_fomm.data.clip import Clip
 from me_fomm.evaluate import metrics as M
 from me_fomm.evaluate.motion import motion_fidelity_from_landmarks
-from me_fomm.generate.video import Clip
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +37,13 @@ ROWS = (MODEL, BASELINE, GROUND_TRUTH)
 
 @dataclasses.dataclass
 class Case:
-  """One generation to score.
+  """One generation to score, at the model's size S.
 
-  target: float32 (S, S, 3); target_landmarks: (68, 2) or None; driving: uint8 (T, S, S, 3) at the model's
-  size; driving_landmarks: (T, 68, 2) or None; reference: onset index; apex: driving apex or None;
-  ground_truth: uint8 (T, S, S, 3) or None; name/label for the report.
+  Every frame array is uint8 RGB as stored (clip frames, target crops): target (S, S, 3), driving (T, S, S, 3),
+  ground_truth (T, S, S, 3) or None. They are converted to float32 [0, 1] once, where the model (the animator)
+  or a metric needs them (`frames01`). Landmarks are float32 dlib pixels at S: target_landmarks (68, 2),
+  driving_landmarks (T, 68, 2), or None. reference: onset index; apex: driving apex or None; name, label and
+  target_name for the report.
   """
 
   name: str
@@ -56,6 +58,14 @@ class Case:
   ground_truth: np.ndarray | None = None
   fps: float = 25.0
 
+  def __post_init__(self):
+    for key in ("target", "driving", "ground_truth"):
+      value = getattr(self, key)
+      if value is not None and np.asarray(value).dtype != np.uint8:
+        raise TypeError(
+          f"Case {self.name}: {key} must be uint8 frames, got {np.asarray(value).dtype}"
+        )
+
 
 @dataclasses.dataclass
 class Scored:
@@ -66,13 +76,14 @@ class Scored:
   values: dict  # {MODEL: {metric: value}, BASELINE: {...}, GROUND_TRUTH (if any): {...}}
 
 
-def _baseline(case: Case) -> np.ndarray:
-  return np.repeat(np.asarray(case.target, np.float32)[None], len(case.driving), axis=0)
-
-
-def _frames01(x) -> np.ndarray:
+def frames01(x) -> np.ndarray:
+  """float32 [0, 1] frames from uint8 ones (float frames, e.g. generated, pass as float32)."""
   x = np.asarray(x)
   return x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+
+
+def _baseline(case: Case) -> np.ndarray:
+  return np.repeat(frames01(case.target)[None], len(case.driving), axis=0)
 
 
 def _lpips(a, b) -> float:
@@ -83,7 +94,7 @@ def reconstruction_case(clip: Clip, driving: np.ndarray, landmarks: np.ndarray |
   """The first frame drives its own clip (FOMM's reconstruction protocol)."""
   return Case(
     name=clip.name,
-    target=_frames01(driving[0]),
+    target=driving[0],
     target_landmarks=None if landmarks is None else landmarks[0],
     driving=driving,
     driving_landmarks=landmarks,
@@ -100,10 +111,10 @@ def score_reconstruction(
 ) -> list[Scored]:
   out = []
   for case in cases:
-    real = _frames01(case.driving)
+    real = frames01(case.driving)
     ref_track = analyzer.analyze(real, descriptors=True, track_reference=case.reference)
     row = {}
-    for who, frames in ((MODEL, generate(case)), (BASELINE, _baseline(case))):
+    for who, frames in ((MODEL, frames01(generate(case))), (BASELINE, _baseline(case))):
       track = analyzer.analyze(
         frames, descriptors=True, box_from=ref_track, track_reference=case.reference
       )
@@ -127,19 +138,19 @@ def score_cross_identity(
   the ground truth's own row: identity and motion fidelity of the true frames)."""
   out = []
   for case in cases:
-    target_desc = analyzer.descriptor(case.target)
+    target_desc = analyzer.descriptor(frames01(case.target))
     if case.driving_landmarks is not None:
       drv_landmarks = np.asarray(case.driving_landmarks, np.float64)
     else:
       drv_landmarks = analyzer.analyze(
-        _frames01(case.driving), descriptors=False, track_reference=case.reference
+        frames01(case.driving), descriptors=False, track_reference=case.reference
       ).landmarks
-    gt = None if case.ground_truth is None else _frames01(case.ground_truth)
+    gt = None if case.ground_truth is None else frames01(case.ground_truth)
     gt_track = (
       None if gt is None else analyzer.analyze(gt, descriptors=True, track_reference=case.reference)
     )
     row = {}
-    generated = generate(case)
+    generated = frames01(generate(case))
     rows = [(MODEL, generated), (BASELINE, _baseline(case))] + (
       [(GROUND_TRUTH, gt)] if gt is not None else []
     )

@@ -1,6 +1,7 @@
 """Turn a corpus split and a checkpoint into scored protocols and a report (`me-fomm evaluate`, the demo).
 
-Cases come from clips (`me_fomm.generate.video.Clip`, usually from `me_fomm.data.sources.load`):
+Cases come from clips (`me_fomm.data.clip.Clip`, decoded from a `me_fomm.data.sources.load` source), resized
+to the model's resolution with their landmarks and ground truth (`me_fomm.data.images.resize_with_points`):
 * reconstruction: every selected clip drives its own first frame;
 * cross-identity: each clip drives a target face from another identity:
   - synthetic_me: the held-out identity (its neutral frame, `ground_truth_frames[onset]`), with the stored
@@ -17,12 +18,13 @@ from typing import Sequence
 
 import numpy as np
 
+from me_fomm.data import images
+from me_fomm.data.clip import Clip
 from me_fomm.evaluate import metrics as M
 from me_fomm.evaluate import protocols as P
 from me_fomm.evaluate import report as report_lib
 from me_fomm.generate import pipeline
 from me_fomm.generate.target import Target
-from me_fomm.generate.video import Clip, clip_from_record, resize_frames
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +35,7 @@ def select_clips(source, per_class: int | None = None, max_clips: int | None = N
   for i in range(len(source)):
     if max_clips is not None and len(clips) >= max_clips:
       break
-    record = source[i]
-    clip = clip_from_record(record)
+    clip = Clip.from_record(source[i])
     if per_class is not None:
       if counts.get(clip.label, 0) >= per_class:
         continue
@@ -71,27 +72,19 @@ def read_targets(folder: str, model_config) -> list[tuple[str, Target]]:
   ]
 
 
-def _rescale(landmarks, src: int, dst: int):
-  from me_fomm_datasets.common import preprocess
-
-  if landmarks is None or src == dst:
-    return None if landmarks is None else np.asarray(landmarks, np.float32)
-  return preprocess.rescale_points(np.asarray(landmarks, np.float32), src, dst)
-
-
 def build_cases(
   clips: Sequence[Clip],
   model_config,
   targets: Sequence[tuple[str, Target]] | None = None,
-  detector=None,
 ) -> tuple[list[P.Case], list[P.Case]]:
-  """(reconstruction cases, cross-identity cases) at the model's resolution (see the module doc)."""
+  """(reconstruction cases, cross-identity cases) at the model's resolution (see the module doc).
+
+  `clips` are stored clips (square face crops); `targets` (name, prepared target photo) pairs.
+  """
   size = int(model_config.image_size)
   prepared = []
   for clip in clips:
-    drv, lms = pipeline.prepare_driving(
-      clip, model_config, crop=False, detector=detector, need_landmarks=False
-    )
+    drv, lms = pipeline.prepare_driving(clip, model_config, crop=False, need_landmarks=False)
     prepared.append((clip, drv, lms))
   recon = [P.reconstruction_case(clip, drv, lms) for clip, drv, lms in prepared]
   cross = []
@@ -105,12 +98,11 @@ def build_cases(
       fps=clip.fps,
     )
     if clip.ground_truth is not None:
-      gt = resize_frames(clip.ground_truth, size)
-      gt_lms = _rescale(clip.ground_truth_landmarks, clip.ground_truth.shape[1], size)
+      gt, gt_lms = images.resize_with_points(clip.ground_truth, clip.ground_truth_landmarks, size)
       cross.append(
         P.Case(
           name=clip.name,
-          target=gt[clip.onset].astype(np.float32) / 255.0,
+          target=gt[clip.onset],
           target_landmarks=None if gt_lms is None else gt_lms[clip.onset],
           target_name="held-out identity",
           ground_truth=gt,
@@ -139,7 +131,7 @@ def build_cases(
       cross.append(
         P.Case(
           name=f"{oclip.name}_{clip.name}",
-          target=odrv[oclip.onset].astype(np.float32) / 255.0,
+          target=odrv[oclip.onset],
           target_landmarks=None if olms is None else olms[oclip.onset],
           target_name=oclip.name,
           **common,

@@ -16,6 +16,8 @@ import tempfile
 
 import numpy as np
 
+from me_fomm.data import images
+from me_fomm.data.clip import Clip
 from me_fomm.generate import video as video_lib
 from me_fomm.generate.animate import Animation, Animator
 from me_fomm.generate.target import Target, prepare_clip_frames
@@ -131,7 +133,7 @@ def needs_landmarks(model_config) -> bool:
 
 
 def prepare_driving(
-  clip: video_lib.Clip,
+  clip: Clip,
   model_config,
   crop: bool = True,
   detector=None,
@@ -139,18 +141,14 @@ def prepare_driving(
 ) -> tuple[np.ndarray, np.ndarray | None]:
   """Driving frames at the model's resolution (uint8 (T, S, S, 3)) and their landmarks (or None).
 
-  Corpus clips are already face crops with stored landmarks: only resized. Files and folders are cropped
-  like training clips (one box from the onset frame) unless `crop` is False.
+  Corpus clips are already face crops with stored landmarks: only resized, landmarks with the frames
+  (`me_fomm.data.images.resize_with_points`). Files and folders are cropped like training clips (one box from
+  the onset frame) unless `crop` is False.
   """
-  from me_fomm_datasets.common import preprocess
-
   size = int(model_config.image_size)
   need = needs_landmarks(model_config) if need_landmarks is None else need_landmarks
   if clip.landmarks is not None:
-    src = clip.frames.shape[1]
-    frames = video_lib.resize_frames(clip.frames, size)
-    lms = preprocess.rescale_points(clip.landmarks, src, size) if src != size else clip.landmarks
-    return frames, np.asarray(lms, np.float32)
+    return images.resize_with_points(clip.frames, clip.landmarks, size)
   return prepare_clip_frames(
     clip.frames,
     size,
@@ -165,7 +163,7 @@ def prepare_driving(
 def generate(
   animator: Animator,
   target: Target,
-  clip: video_lib.Clip,
+  clip: Clip,
   driving: np.ndarray,
   driving_landmarks: np.ndarray | None,
   progress: bool | str = True,

@@ -1,10 +1,11 @@
 """The target face: find it in any photo and crop it exactly as the training clips were cropped.
 
-The crop rules are the corpus preprocessing's (`me_fomm_datasets.common.preprocess`): dlib's face box on the
-frame (frames larger than 640 px are shrunk for detection), a square box grown by `margin` (0.2) of the face
-side on every side, edge-replicated where it leaves the photo, resized to the model's resolution; dlib's 68
-landmarks are then found again inside the crop (at >= 256 px) and stored in crop pixels. A model sees a target
-framed like its training faces, which matters: FOMM's keypoints are learned for that framing.
+The crop rules are the corpus preprocessing's (`me_fomm.data.images` and `me_fomm.data.faces`, which
+`datasets/common/preprocess.py` uses too): dlib's face box on the frame (frames larger than 640 px are shrunk
+for detection), a square box grown by `margin` (0.2) of the face side on every side, edge-replicated where it
+leaves the photo, resized to the model's resolution; dlib's 68 landmarks are then found again inside the crop
+(at >= 256 px) and stored in crop pixels. A model sees a target framed like its training faces, which
+matters: FOMM's keypoints are learned for that framing.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import logging
 
 import numpy as np
 
+from me_fomm.data import faces, images
 from me_fomm.prior.landmarks import NoFaceError
-from me_fomm_datasets.common import preprocess
 
 __all__ = ["NoFaceError", "Target", "prepare_target", "prepare_clip_frames", "landmarks_in_crop"]
 
@@ -24,7 +25,8 @@ DEFAULT_MARGIN = 0.2
 
 @dataclasses.dataclass
 class Target:
-  """A prepared target: float32 (S, S, 3) in [0, 1], dlib landmarks (68, 2) in its pixels (or None)."""
+  """A prepared target: uint8 (S, S, 3) RGB (like clip frames; the animator converts it to float), dlib
+  landmarks (68, 2) float32 in its pixels (or None)."""
 
   image: np.ndarray
   landmarks: np.ndarray | None
@@ -41,15 +43,9 @@ def _faces_full(detector, photo: np.ndarray) -> list:
   """Faces of a whole photo with boxes and landmarks in the photo's pixels (large photos shrunk)."""
   import cv2
 
-  h, w = photo.shape[:2]
-  s = min(1.0, preprocess.FULL_FRAME_DETECT_MAX_SIDE / max(h, w))
-  small = (
-    photo
-    if s == 1.0
-    else cv2.resize(photo, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_AREA)
-  )
+  small, s = faces.shrink_for_detection(photo)
   # Upscale small photos: the HOG detector misses faces below about 80 px.
-  up = max(1.0, preprocess.DETECT_SIZE / min(small.shape[:2]))
+  up = max(1.0, faces.DETECT_SIZE / min(small.shape[:2]))
   if up > 1.0:
     small = cv2.resize(
       small,
@@ -57,26 +53,27 @@ def _faces_full(detector, photo: np.ndarray) -> list:
       interpolation=cv2.INTER_LINEAR,
     )
   scale = s * up
-  faces = detector.faces(small)
   return [
     dataclasses.replace(
       f,
       box=tuple(float(v) / scale for v in f.box),
       landmarks=np.asarray(f.landmarks, np.float32) / scale,
     )
-    for f in faces
+    for f in detector.faces(small)
   ]
 
 
 def landmarks_in_crop(detector, crop: np.ndarray) -> np.ndarray | None:
   """dlib's 68 landmarks of the face in a square crop, in the crop's pixels, or None."""
-  size = crop.shape[0]
-  work_size = max(size, preprocess.DETECT_SIZE)
-  work = preprocess.resize(crop, work_size)
-  face = detector.detect(work)
-  if face is None:
-    return None
-  return preprocess.rescale_points(np.asarray(face.landmarks, np.float32), work_size, size)
+  return faces.landmarks_in_region(detector, crop, crop.shape[0])
+
+
+def _detector(detector, needed: bool):
+  if detector is None and needed:
+    from me_fomm.prior.landmarks import LandmarkDetector
+
+    detector = LandmarkDetector()
+  return detector
 
 
 def prepare_target(
@@ -109,49 +106,38 @@ def prepare_target(
     raise ValueError(
       f"{where}: expected a uint8 (H, W, 3) RGB photo, got {photo.dtype} {photo.shape}"
     )
-  if detector is None and (crop or need_landmarks):
-    from me_fomm.prior.landmarks import LandmarkDetector
-
-    detector = LandmarkDetector()
+  detector = _detector(detector, crop or need_landmarks)
   box = None
   n_faces = 0
   if crop:
-    faces = _faces_full(detector, photo)
-    n_faces = len(faces)
-    if not faces:
+    found = _faces_full(detector, photo)
+    n_faces = len(found)
+    if not found:
       raise NoFaceError(
         f"{where}: dlib found no face in the photo ({photo.shape[1]}x{photo.shape[0]} px). Use a "
         "photo with a clearly visible frontal face, or pass --no_crop if it is already an aligned "
         "face crop (it is then only resized)."
       )
     # Several faces: the largest is the subject (ties: the detector's best score, which comes first).
-    face = max(faces, key=_face_area)
-    if len(faces) > 1:
+    face = max(found, key=_face_area)
+    if len(found) > 1:
       log.warning(
         "%s: dlib found %d faces; using the largest, box %s (pass a photo with one face "
         "or crop it yourself with --no_crop to choose another).",
         where,
-        len(faces),
+        len(found),
         tuple(int(round(v)) for v in face.box),
       )
-    box = preprocess.square_box(face.box, margin)
-    region = preprocess.crop_region(photo, box)
+    box = images.square_box(face.box, margin)
+    region = images.crop_region(photo, box)
   else:
-    region = photo
-    h, w = region.shape[:2]
-    if h != w:
-      # Centre square crop: a non-square "aligned" image would otherwise be squashed.
-      side = min(h, w)
-      y0, x0 = (h - side) // 2, (w - side) // 2
-      region = region[y0 : y0 + side, x0 : x0 + side]
-  image = preprocess.resize(region, image_size)
+    region = images.centre_square(photo)
+  image = images.resize(region, image_size)
   landmarks = None
   if need_landmarks:
-    landmarks = landmarks_in_crop(
-      detector, preprocess.resize(region, max(image_size, region.shape[0]))
-    )
+    landmarks = landmarks_in_crop(detector, images.resize(region, max(image_size, region.shape[0])))
     if landmarks is not None and region.shape[0] != image_size:
-      landmarks = preprocess.rescale_points(landmarks, max(image_size, region.shape[0]), image_size)
+      landmarks = images.rescale_points(landmarks, max(image_size, region.shape[0]), image_size)
     if landmarks is None:
       raise NoFaceError(
         f"{where}: dlib found no facial landmarks in the "
@@ -159,9 +145,7 @@ def prepare_target(
         + "; this model places its keypoints on the 68 landmarks, so it needs a visible frontal "
         "face" + ("" if crop else " (drop --no_crop to let dlib find and crop it)") + "."
       )
-  return Target(
-    image=image.astype(np.float32) / 255.0, landmarks=landmarks, box=box, faces_found=n_faces
-  )
+  return Target(image=np.array(image, np.uint8), landmarks=landmarks, box=box, faces_found=n_faces)
 
 
 def prepare_clip_frames(
@@ -180,38 +164,30 @@ def prepare_clip_frames(
   landmarks borrow their nearest neighbour's (as the corpus preprocessing does).
   """
   frames = np.asarray(frames)
-  if detector is None and (crop or need_landmarks):
-    from me_fomm.prior.landmarks import LandmarkDetector
-
-    detector = LandmarkDetector()
+  detector = _detector(detector, crop or need_landmarks)
   if crop:
     order = sorted(range(len(frames)), key=lambda i: (abs(i - reference), i))
     face = None
     for i in order[: min(len(order), 5)]:
-      faces = _faces_full(detector, frames[i])
-      if faces:
-        face = max(faces, key=_face_area)
+      found = _faces_full(detector, frames[i])
+      if found:
+        face = max(found, key=_face_area)
         break
     if face is None:
       raise NoFaceError(
         f"{where}: dlib found no face in the frames around frame {reference}. Pass a clip showing a "
         "frontal face, or --no_crop if its frames are already aligned face crops."
       )
-    box = preprocess.square_box(face.box, margin)
-    regions = [preprocess.crop_region(f, box) for f in frames]
+    box = images.square_box(face.box, margin)
+    regions = [images.crop_region(f, box) for f in frames]
   else:
-    regions = list(frames)
-    h, w = frames.shape[1:3]
-    if h != w:
-      side = min(h, w)
-      y0, x0 = (h - side) // 2, (w - side) // 2
-      regions = [f[y0 : y0 + side, x0 : x0 + side] for f in frames]
-  out = np.stack([preprocess.resize(r, image_size) for r in regions])
+    regions = [images.centre_square(f) for f in frames]
+  out = np.stack([images.resize(r, image_size) for r in regions])
   landmarks = None
   if need_landmarks:
     found = [landmarks_in_crop(detector, f) for f in out]
     try:
-      landmarks, _ = preprocess.borrow_missing(found)
+      landmarks, _ = faces.borrow_missing(found)
     except ValueError:
       raise NoFaceError(
         f"{where}: dlib found no facial landmarks in any frame; the facial-prior model "

@@ -1,23 +1,20 @@
-"""Video input and output: driving clips in, mp4 and GIF out, side-by-side and keypoint overlays.
-
-A driving clip can be
-  * a video file (anything ffmpeg reads: .mp4, .avi, .mov, .mkv, .webm) or an animated .gif,
-  * a folder of frames (.png, .jpg, .bmp, .tif), ordered by natural sort so `img2` comes before `img10`,
-  * a corpus clip `corpus:clip`, e.g. `casme2:sub01/EP02_01f`, read from the TFDS records of `--data_dir`
-    (the clip keeps its stored landmarks, onset/apex indices and frame rate).
+"""Video files in and out: read images, videos and frame folders, write mp4 and GIF, side-by-side
+strips and keypoint overlays.
 
 Frames are uint8 (T, H, W, 3) RGB throughout this module; conversion to float32 [0, 1] happens where the model
-is called.
+is called. Driving clips (a file, a folder or a corpus clip) become `me_fomm.data.clip.Clip`s in
+`me_fomm.generate.driving`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 from typing import Sequence
 
 import numpy as np
+
+from me_fomm.data import images
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 GIF_EXTENSIONS = (".gif",)
@@ -30,40 +27,6 @@ MAX_GIF_FPS = 50.0
 
 class VideoError(ValueError):
   """A driving clip or an output path that cannot be used; the message says what to do."""
-
-
-@dataclasses.dataclass
-class Clip:
-  """A decoded clip: frames plus whatever is known about them.
-
-  Attributes:
-    frames: uint8 (T, H, W, 3) RGB.
-    fps: frames per second.
-    name: a short name for output files (file stem, folder name or corpus clip id).
-    landmarks: optional float32 (T, 68, 2) dlib landmarks in pixels of `frames`.
-    onset: index of the onset frame (the neutral frame the motion starts from).
-    apex: index of the apex frame, or None when unknown.
-    label: emotion class name when known (corpus clips), else None.
-    ground_truth: optional uint8 (T, H, W, 3): the same motion on another identity (synthetic_me).
-    ground_truth_landmarks: optional (T, 68, 2) landmarks of `ground_truth` (synthetic_me: exact).
-    corpus, clip_id, subject: where a corpus clip came from ('' for files).
-  """
-
-  frames: np.ndarray
-  fps: float
-  name: str
-  landmarks: np.ndarray | None = None
-  onset: int = 0
-  apex: int | None = None
-  label: str | None = None
-  ground_truth: np.ndarray | None = None
-  ground_truth_landmarks: np.ndarray | None = None
-  corpus: str = ""
-  clip_id: str = ""
-  subject: str = ""
-
-  def __len__(self) -> int:
-    return int(self.frames.shape[0])
 
 
 def natural_key(name: str):
@@ -109,7 +72,8 @@ def read_image(path: str) -> np.ndarray:
   return to_rgb_uint8(image, where=path)
 
 
-def _read_folder(path: str) -> np.ndarray:
+def read_folder(path: str) -> np.ndarray:
+  """uint8 (T, H, W, 3) frames of a folder of images, in natural order (`img2` before `img10`)."""
   names = sorted(
     (n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS) and not n.startswith(".")),
     key=natural_key,
@@ -126,7 +90,8 @@ def _read_folder(path: str) -> np.ndarray:
   return np.stack(frames)
 
 
-def _read_video_file(path: str) -> tuple[np.ndarray, float | None]:
+def read_video(path: str) -> tuple[np.ndarray, float | None]:
+  """(uint8 (T, H, W, 3) frames, frame rate or None) of a video file or an animated GIF."""
   import imageio.v2 as imageio
 
   lower = path.lower()
@@ -151,163 +116,6 @@ def _read_video_file(path: str) -> tuple[np.ndarray, float | None]:
   if not frames:
     raise VideoError(f"video {path!r} decoded to zero frames; is the file empty or truncated?")
   return np.stack(frames), fps
-
-
-def parse_corpus_spec(spec: str) -> tuple[str, str] | None:
-  """`casme2:sub01/EP02_01f` -> ('casme2', 'sub01/EP02_01f'); None when `spec` is not of that form.
-
-  A Windows drive letter (`C:\\...`) or an existing path is never taken for a corpus clip.
-  """
-  if ":" not in spec or os.path.exists(spec):
-    return None
-  corpus, clip = spec.split(":", 1)
-  if len(corpus) <= 1 or not clip or not re.fullmatch(r"[A-Za-z0-9_/.\-]+", corpus):
-    return None
-  return corpus, clip
-
-
-def read_corpus_clip(corpus: str, clip: str, data_dir: str | None) -> Clip:
-  """Finds `clip` (`subject/clip_id` or just `clip_id`) in a prepared corpus and decodes it."""
-  if not data_dir:
-    raise VideoError(
-      f"--driving={corpus}:{clip} names a corpus clip; also give --data_dir "
-      "(the folder `me-fomm prepare` wrote the TFDS records to)"
-    )
-  from me_fomm.data import sources
-
-  tried = []
-  for split in ("test", "train", "validation"):
-    try:
-      source = sources.load(corpus, data_dir, split)
-    except Exception as e:  # a split that was not prepared is not an error while others remain
-      tried.append(f"{split}: {e}")
-      continue
-    for i in range(len(source)):
-      record = source[i]
-      if _clip_matches(record, clip):
-        return clip_from_record(record)
-  raise VideoError(
-    f"corpus clip {clip!r} not found in {corpus!r} under {data_dir!r} "
-    f"(give it as subject/clip_id, e.g. sub01/EP02_01f). Looked in: "
-    + ("; ".join(tried) if tried else "every prepared split")
-  )
-
-
-def _as_str(value) -> str:
-  if isinstance(value, bytes):
-    return value.decode("utf-8")
-  if isinstance(value, np.ndarray) and value.shape == ():
-    return _as_str(value.item())
-  return str(value)
-
-
-def _clip_matches(record: dict, wanted: str) -> bool:
-  subject = _as_str(record.get("subject", ""))
-  clip_id = _as_str(record.get("clip_id", ""))
-  return wanted in (clip_id, f"{subject}/{clip_id}")
-
-
-def decode_frames(frames) -> np.ndarray:
-  """Corpus `frames` (encoded PNG bytes per frame, or already decoded arrays) -> uint8 (T, H, W, 3)."""
-  import io
-
-  import imageio.v2 as imageio
-
-  if isinstance(frames, np.ndarray) and frames.dtype == np.uint8 and frames.ndim == 4:
-    return frames
-  out = []
-  for f in frames:
-    if isinstance(f, (bytes, np.bytes_)):
-      out.append(to_rgb_uint8(imageio.imread(io.BytesIO(bytes(f)), format="PNG")))
-    else:
-      out.append(to_rgb_uint8(np.asarray(f)))
-  return np.stack(out)
-
-
-def clip_from_record(record: dict) -> Clip:
-  """A corpus record (DESIGN.md 'Data') -> Clip with its landmarks, onset/apex and fps."""
-  frames = decode_frames(record["frames"])
-  subject = _as_str(record.get("subject", ""))
-  clip_id = _as_str(record.get("clip_id", ""))
-  # Some corpora's ids already carry the subject (CASME II: 'sub01/EP02_01f').
-  name = clip_id if not subject or clip_id.startswith(subject) else f"{subject}_{clip_id}"
-  gt = record.get("ground_truth_frames")
-  label = record.get("label")
-  if label is not None and not isinstance(label, (str, bytes)):
-    # Stored as an index into the class names (DESIGN.md: negative/positive/surprise/other).
-    from me_fomm_datasets.common.features import LABELS
-
-    label = LABELS[int(label)]
-  gt_lms = record.get("ground_truth_landmarks")
-  return Clip(
-    frames=frames,
-    fps=float(record.get("fps", 25.0) or 25.0),
-    name=name.replace("/", "_"),
-    corpus=_as_str(record.get("corpus", "")),
-    clip_id=clip_id,
-    subject=subject,
-    landmarks=np.asarray(record["landmarks"], np.float32)
-    if record.get("landmarks") is not None
-    else None,
-    onset=int(record.get("onset", 0)),
-    apex=int(record["apex"]) if record.get("apex") is not None else None,
-    label=_as_str(label) if label is not None else None,
-    ground_truth=decode_frames(gt) if gt is not None and len(gt) else None,
-    ground_truth_landmarks=None if gt_lms is None else np.asarray(gt_lms, np.float32),
-  )
-
-
-def read_clip(spec: str, data_dir: str | None = None, fps: float | None = None) -> Clip:
-  """Reads a driving clip from a video file, a frame folder or a corpus clip spec (see module doc).
-
-  Args:
-    spec: path or `corpus:clip`.
-    data_dir: TFDS data dir for corpus clips.
-    fps: frame rate for frame folders (and override for files); defaults to the file's, else 25.
-
-  Raises:
-    VideoError: the clip does not exist, cannot be decoded, or has fewer than two frames.
-  """
-  corpus = parse_corpus_spec(spec)
-  if corpus is not None:
-    clip = read_corpus_clip(*corpus, data_dir)
-    if fps:
-      clip.fps = float(fps)
-  elif os.path.isdir(spec):
-    clip = Clip(
-      frames=_read_folder(spec),
-      fps=float(fps or 25.0),
-      name=os.path.basename(os.path.normpath(spec)),
-    )
-  elif os.path.isfile(spec):
-    lower = spec.lower()
-    if lower.endswith(IMAGE_EXTENSIONS):
-      raise VideoError(
-        f"driving clip {spec!r} is a single image; a driving clip needs at least two frames "
-        "(a video file, a folder of frames, or a corpus clip)"
-      )
-    if not lower.endswith(VIDEO_EXTENSIONS + GIF_EXTENSIONS):
-      raise VideoError(
-        f"driving clip {spec!r}: unknown file type; use one of "
-        f"{', '.join(VIDEO_EXTENSIONS + GIF_EXTENSIONS)} or a folder of frames"
-      )
-    frames, file_fps = _read_video_file(spec)
-    clip = Clip(
-      frames=frames,
-      fps=float(fps or file_fps or 25.0),
-      name=os.path.splitext(os.path.basename(spec))[0],
-    )
-  else:
-    raise VideoError(
-      f"driving clip {spec!r} not found: give a video file, a folder of frames, "
-      "or a corpus clip like casme2:sub01/EP02_01f (with --data_dir)"
-    )
-  if len(clip) < 2:
-    raise VideoError(
-      f"driving clip {spec!r} has {len(clip)} frame(s); motion transfer needs at least two "
-      "(the first frame is the neutral reference the motion is measured from)"
-    )
-  return clip
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -371,18 +179,15 @@ def write_gif(path: str, frames, fps: float) -> float:
 
 def read_frames(path: str) -> np.ndarray:
   """Reads back a written mp4/GIF as uint8 (T, H, W, 3) (used by tests and the report)."""
-  return _read_video_file(path)[0]
+  return read_video(path)[0]
 
 
 def resize_frames(frames: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
-  """Area/bilinear resize of uint8 (T, H, W, 3) frames to size x size (or (h, w))."""
-  import cv2
-
+  """uint8 (T, H, W, 3) frames resized to size x size (or (h, w)) by `me_fomm.data.images.resize`."""
   h, w = (size, size) if isinstance(size, int) else size
   if frames.shape[1:3] == (h, w):
     return frames
-  interp = cv2.INTER_AREA if frames.shape[1] > h else cv2.INTER_LINEAR
-  return np.stack([cv2.resize(f, (w, h), interpolation=interp) for f in frames])
+  return np.stack([images.resize(f, (h, w)) for f in frames])
 
 
 def side_by_side(*videos: np.ndarray, gap: int = 2) -> np.ndarray:
@@ -455,11 +260,6 @@ def draw_keypoints(
           lineType=cv2.LINE_AA,
         )
   return frames
-
-
-def to_float(frames: np.ndarray) -> np.ndarray:
-  """uint8 -> float32 [0, 1]."""
-  return np.asarray(frames, np.float32) / 255.0
 
 
 def write_outputs(

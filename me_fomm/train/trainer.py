@@ -140,8 +140,7 @@ def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: in
     seed=config.seed,
     shard_index=shard_index,
     shard_count=shard_count,
-    augment=config.data.augment,
-    image_size=config.data.image_size,
+    **pipeline.loader_options(config.data),
   )
   return loader, len(source)
 

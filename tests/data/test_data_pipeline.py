@@ -1,19 +1,20 @@
-"""Grain pair pipeline and clip iterator: shapes, determinism, state, shards, augmentation."""
+"""Grain pair pipeline: shapes, determinism, state, shards, augmentation, loader options."""
 
 import numpy as np
 import pytest
 
 from me_fomm.data import augment as A
-from me_fomm.data import pipeline, sources
+from me_fomm.data import images, pipeline, sources
 from me_fomm.prior.au_keypoints import MIRROR_68
-from me_fomm_datasets.common import preprocess as P
 
 SIZE = 32
 
 
 def _clip(k, n=6, size=SIZE):
   rng = np.random.default_rng(k)
-  frames = [P.encode_png(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(n)]
+  frames = [
+    images.encode_png(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)) for _ in range(n)
+  ]
   lms = rng.uniform(2, size - 3, (n, 68, 2)).astype(np.float32)
   return {
     "frames": frames,
@@ -57,8 +58,8 @@ def test_pairs_match_their_clips_without_augmentation():
       )
     )
     i, j = b["frame_indices"][e]
-    assert np.allclose(b["source"][e], P.decode_png(clip["frames"][i]) / 255.0)
-    assert np.allclose(b["driving"][e], P.decode_png(clip["frames"][j]) / 255.0)
+    assert np.allclose(b["source"][e], images.decode_frame(clip["frames"][i]) / 255.0)
+    assert np.allclose(b["driving"][e], images.decode_frame(clip["frames"][j]) / 255.0)
     assert np.array_equal(b["onset_landmarks"][e], clip["landmarks"][1])
 
 
@@ -129,7 +130,7 @@ def test_pair_flip_is_applied_to_both_frames_and_all_landmarks():
   )
   out = pipeline.PairTransform(cfg)(clip, np.random.default_rng(0))
   i, j = out["frame_indices"]
-  assert np.allclose(out["source"], P.decode_png(clip["frames"][i])[:, ::-1] / 255.0)
+  assert np.allclose(out["source"], images.decode_frame(clip["frames"][i])[:, ::-1] / 255.0)
   lm = np.asarray(clip["landmarks"][i])
   assert np.allclose(out["source_landmarks"][36], [SIZE - 1 - lm[45, 0], lm[45, 1]])
   assert np.allclose(
@@ -152,32 +153,11 @@ def test_colour_jitter():
     A.AugmentConfig(flip_prob=2.0)
 
 
-def test_clip_iterator_and_time_flip():
-  clips = list(pipeline.clip_iterator(SOURCE, indices=[2, 3]))
-  assert [c["clip_id"] for c in clips] == ["c2", "c3"]
-  assert clips[0]["frames"].shape == (6, SIZE, SIZE, 3) and clips[0]["landmarks"].shape == (
-    6,
-    68,
-    2,
-  )
-  cfg = A.AugmentConfig(
-    flip_prob=0.0, time_flip_prob=1.0, brightness=0, contrast=0, saturation=0, hue=0
-  )
-  rev = next(pipeline.clip_iterator(SOURCE, indices=[2], augment=cfg))
-  assert np.array_equal(rev["frames"], clips[0]["frames"][::-1])
-  assert (rev["onset"], rev["apex"], rev["offset"]) == (0, 2, 4)  # was 1, 3, 5 of 0..5
-  halves = [list(pipeline.clip_iterator(SOURCE, shard_index=s, shard_count=2)) for s in (0, 1)]
-  assert sorted(c["index"] for h in halves for c in h) == list(range(10))
-
-
 def test_synthetic_source_end_to_end(synthetic_small):
   src = sources.load("synthetic_me/small", synthetic_small, "train", image_size=64)
   assert len(src) == 6 and isinstance(src[0]["clip_id"], str)
   b = next(pipeline.pair_loader(src, batch_size=4, seed=0))
   assert b["source"].shape == (4, 64, 64, 3)
-  clip = next(pipeline.clip_iterator(src, indices=[0]))
-  assert clip["ground_truth_frames"].shape == clip["frames"].shape
-  assert clip["ground_truth_landmarks"].shape == clip["landmarks"].shape
 
 
 def test_epoch_order_and_pairs_per_clip():
@@ -264,3 +244,16 @@ def test_prefetch_threads_give_the_same_batches():
 
   order = pickle.loads(pickle.dumps(pipeline.EpochOrder(SOURCE, range(10), 0, None, 1, 4)))
   assert order[0]["clip_id"] == SOURCE[order.clip_index(0)]["clip_id"]
+
+
+def test_loader_options_of_the_base_config_are_pair_loaders_defaults():
+  import inspect
+
+  from experiments.configs import base
+
+  options = pipeline.loader_options(base.base_config().data)
+  assert set(options) == set(pipeline.LOADER_FIELDS)
+  defaults = inspect.signature(pipeline.pair_loader).parameters
+  speed = set(pipeline.LOADER_FIELDS) - {"augment", "image_size"}
+  assert {k: options[k] for k in speed} == {k: defaults[k].default for k in speed}
+  assert pipeline.loader_options({"pairs_per_clip": 2}) == {"pairs_per_clip": 2}

@@ -145,7 +145,7 @@ def test_tracked_landmarks_follow_a_subpixel_shift_of_a_real_face():
   from me_fomm.generate.target import prepare_target
   from me_fomm.prior.landmarks import LandmarkDetector
 
-  face = (prepare_target(skimage.data.astronaut(), 64).image * 255).astype(np.uint8)
+  face = prepare_target(skimage.data.astronaut(), 64).image
   shifts = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 0.5, 0.0])
   frames = np.stack(
     [

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from me_fomm.data.clip import Clip
 from me_fomm.evaluate import metrics as M
 from me_fomm.evaluate import protocols as P
 from me_fomm.evaluate import report
@@ -35,8 +36,8 @@ class _Analyzer:
 def _case(t=6, gt=True):
   drv = np.zeros((t, 32, 32, 3), np.uint8)
   drv[:, :8, :8] = (np.array([0, 40, 80, 120, 80, 40])[:t, None, None, None]).astype(np.uint8)
-  target = np.full((32, 32, 3), 0.5, np.float32)
-  target[:8, :8] = 0.0
+  target = np.full((32, 32, 3), 128, np.uint8)
+  target[:8, :8] = 0
   truth = drv.copy() if gt else None
   return P.Case(
     name="c0",
@@ -57,9 +58,10 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
   case = _case()
 
   # A "model" that reproduces the driving block on the target: perfect motion, exact ground truth here.
+  # Like the animator it returns float32 [0, 1] frames.
   def generate(c):
-    out = np.repeat(c.target[None], len(c.driving), axis=0)
-    out[:, :8, :8] = c.driving[:, :8, :8] / 255.0
+    out = np.repeat(P.frames01(c.target)[None], len(c.driving), axis=0)
+    out[:, :8, :8] = P.frames01(c.driving[:, :8, :8])
     return out
 
   scored = P.score_cross_identity([case], generate, _Analyzer())
@@ -107,15 +109,7 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
 def test_reconstruction_baseline_and_nan_handling(tmp_path):
   case = _case(gt=False)
   scored = P.score_reconstruction(
-    [
-      P.reconstruction_case(
-        __import__("me_fomm.generate.video", fromlist=["Clip"]).Clip(
-          frames=case.driving, fps=100.0, name="c0"
-        ),
-        case.driving,
-        None,
-      )
-    ],
+    [P.reconstruction_case(Clip(frames=case.driving, fps=100.0, name="c0"), case.driving, None)],
     lambda c: c.driving.astype(np.float32) / 255.0,
     _Analyzer(),
   )
@@ -137,7 +131,6 @@ def test_build_cases_pairs_other_subjects_and_uses_ground_truth():
   import ml_collections
 
   from me_fomm.evaluate import runner
-  from me_fomm.generate.video import Clip
 
   cfg = ml_collections.ConfigDict(dict(image_size=16, kp_mode="learned"))
   lms = np.zeros((4, 68, 2), np.float32)
@@ -164,7 +157,7 @@ def test_build_cases_pairs_other_subjects_and_uses_ground_truth():
     ("b1_a2", "b1"),
     ("a1_b1", "a1"),
   ]
-  assert cross[0].target[0, 0, 0] == pytest.approx(30 / 255)
+  assert cross[0].target.dtype == np.uint8 and cross[0].target[0, 0, 0] == 30
   # synthetic_me: the held-out identity's onset frame is the target and its clip the ground truth.
   gt = np.full((4, 32, 32, 3), 99, np.uint8)
   gt[1] = 77
@@ -175,4 +168,26 @@ def test_build_cases_pairs_other_subjects_and_uses_ground_truth():
     16,
     3,
   )
-  assert cross[0].target[0, 0, 0] == pytest.approx(77 / 255)
+  assert cross[0].target[0, 0, 0] == 77
+
+
+def test_case_frames_are_uint8_as_stored():
+  case = _case()
+  with pytest.raises(TypeError, match="target must be uint8"):
+    P.Case(
+      name="c",
+      target=P.frames01(case.target),
+      target_landmarks=None,
+      driving=case.driving,
+      driving_landmarks=None,
+    )
+  with pytest.raises(TypeError, match="ground_truth must be uint8"):
+    P.Case(
+      name="c",
+      target=case.target,
+      target_landmarks=None,
+      driving=case.driving,
+      driving_landmarks=None,
+      ground_truth=P.frames01(case.driving),
+    )
+  assert P.frames01(case.target).dtype == np.float32 and P.frames01(case.target).max() == 128 / 255

@@ -22,6 +22,7 @@ from me_fomm.commands import evaluate as evaluate_cmd
 from me_fomm.commands import megc as megc_cmd
 from me_fomm.commands.options import make
 from me_fomm.data import megc_sources, sources
+from me_fomm.data.clip import Clip
 from me_fomm.generate import pipeline, video
 from me_fomm.generate import target as target_lib
 from me_fomm.generate.animate import au_prior_values
@@ -108,7 +109,7 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
 
   # --- the animator: padding the last batch changes nothing; the seed's 'onset' prior keypoints.
   model = pipeline.load_model(checkpoint)
-  clip = video.clip_from_record(test_clips[0])
+  clip = Clip.from_record(test_clips[0])
   drv, lms = pipeline.prepare_driving(clip, model.config)
   tgt = target_lib.prepare_target(skimage.data.astronaut(), 64)
   runs = [

@@ -19,8 +19,8 @@ def detector():
 def test_crop_astronaut_face_with_landmarks(detector):
   photo = skimage.data.astronaut()
   t = target_lib.prepare_target(photo, 64, detector=detector)
-  assert t.image.shape == (64, 64, 3) and t.image.dtype == np.float32
-  assert 0.0 <= t.image.min() and t.image.max() <= 1.0
+  assert t.image.shape == (64, 64, 3) and t.image.dtype == np.uint8  # as clip frames are
+  assert t.landmarks.dtype == np.float32
   assert t.landmarks.shape == (68, 2)
   # The face fills the crop as in training: margin 0.2 per side -> the face box is ~1/1.4 of the side.
   span = t.landmarks[:, 0].max() - t.landmarks[:, 0].min()
@@ -38,6 +38,8 @@ def test_no_face_suggests_no_crop(detector):
   # --no_crop on a model without prior keypoints: no face needed, centre square, resized.
   t = target_lib.prepare_target(noise, 32, crop=False, detector=detector, need_landmarks=False)
   assert t.image.shape == (32, 32, 3) and t.box is None
+  square = noise[:, 20:140]
+  np.testing.assert_array_equal(t.image, cv2.resize(square, (32, 32), interpolation=cv2.INTER_AREA))
   # ...but a prior-keypoint model needs landmarks, and says so.
   with pytest.raises(target_lib.NoFaceError, match="landmarks"):
     target_lib.prepare_target(noise, 32, crop=False, detector=detector, need_landmarks=True)

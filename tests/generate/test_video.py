@@ -1,4 +1,4 @@
-"""Video I/O, overlays and the all-or-nothing output folder."""
+"""Video I/O, driving clips from files and folders, overlays and the all-or-nothing output folder."""
 
 import os
 
@@ -6,7 +6,7 @@ import imageio.v2 as imageio
 import numpy as np
 import pytest
 
-from me_fomm.generate import pipeline, video
+from me_fomm.generate import driving, pipeline, video
 
 
 def _frames(t=5, h=32, w=32):
@@ -27,9 +27,9 @@ def test_mp4_and_gif_round_trip(tmp_path):
   back = video.read_frames(mp4)
   assert back.shape == (7, 30, 34, 3)
   assert np.abs(back.astype(float) - frames).mean() < 12  # lossy, but the same picture
-  clip = video.read_clip(mp4)
+  clip = driving.read_clip(mp4)
   assert len(clip) == 7 and clip.fps == pytest.approx(10) and clip.name == "a"
-  g = video.read_clip(gif)
+  g = driving.read_clip(gif)
   assert g.frames.shape == (7, 30, 34, 3) and g.fps == pytest.approx(10)
   # High frame rates (CASME II: 200 fps) are kept in the mp4, capped in the GIF.
   assert video.write_gif(gif, frames, fps=200) == video.MAX_GIF_FPS
@@ -39,7 +39,7 @@ def test_frame_folder_natural_order(tmp_path):
   frames = _frames(t=11)
   for i, f in enumerate(frames):
     imageio.imwrite(tmp_path / f"img{i + 1}.png", f)
-  clip = video.read_clip(str(tmp_path), fps=200)
+  clip = driving.read_clip(str(tmp_path), fps=200)
   assert clip.fps == 200
   np.testing.assert_array_equal(clip.frames, frames)  # img10 after img9, not after img1
 
@@ -49,29 +49,22 @@ def test_bad_driving_clips(tmp_path):
   one.mkdir()
   imageio.imwrite(one / "f0.png", _frames(1)[0])
   with pytest.raises(video.VideoError, match="at least two"):
-    video.read_clip(str(one))
+    driving.read_clip(str(one))
   imageio.imwrite(tmp_path / "still.png", _frames(1)[0])
   with pytest.raises(video.VideoError, match="single image"):
-    video.read_clip(str(tmp_path / "still.png"))
+    driving.read_clip(str(tmp_path / "still.png"))
   broken = tmp_path / "broken.mp4"
   broken.write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
   with pytest.raises(video.VideoError, match="cannot decode video"):
-    video.read_clip(str(broken))
+    driving.read_clip(str(broken))
   with pytest.raises(video.VideoError, match="not found"):
-    video.read_clip(str(tmp_path / "nothing.mp4"))
+    driving.read_clip(str(tmp_path / "nothing.mp4"))
   empty = tmp_path / "empty"
   empty.mkdir()
   with pytest.raises(video.VideoError, match="holds no images"):
-    video.read_clip(str(empty))
+    driving.read_clip(str(empty))
   with pytest.raises(video.VideoError, match="--data_dir"):
-    video.read_clip("casme2:sub01/EP02_01f", data_dir=None)
-
-
-def test_corpus_spec_parsing(tmp_path):
-  assert video.parse_corpus_spec("casme2:sub01/EP02_01f") == ("casme2", "sub01/EP02_01f")
-  assert video.parse_corpus_spec("smic/hs:s3/s3_po_05") == ("smic/hs", "s3/s3_po_05")
-  assert video.parse_corpus_spec(str(tmp_path)) is None
-  assert video.parse_corpus_spec("C:\\clips\\a.mp4") is None
+    driving.read_clip("casme2:sub01/EP02_01f", data_dir=None)
 
 
 def test_side_by_side_and_keypoints():

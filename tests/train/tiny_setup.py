@@ -88,7 +88,7 @@ def _frame(center, scale, size=SIZE):
 
 def tiny_clips(num_clips: int = 6, frames: int = 4, seed: int = 0) -> list[dict]:
   """Clip records as the TFDS builders store them (what `pair_loader` reads)."""
-  from me_fomm_datasets.common.preprocess import encode_png
+  from me_fomm.data.images import encode_png
 
   rng = np.random.default_rng(seed)
   clips = []
