@@ -1,11 +1,8 @@
-"""`python -m experiments.train --config=experiments/configs/seed.py:casme2 --workdir=...`.
+"""`python -m experiments.train --config=seed:casme2 --workdir=...`: the same program as `me-fomm train`."""
 
-The same program as `me-fomm train` (flags and main in me_fomm.commands.train).
-"""
+import sys
 
-from absl import app
-
-from me_fomm.commands.train import main
+from me_fomm import cli
 
 if __name__ == "__main__":
-  app.run(main)
+  cli.run("train", sys.argv[1:])

@@ -1,8 +1,9 @@
 """The `me-fomm` console script: one entry point, one subcommand per job.
 
-Each subcommand lives in `me_fomm.commands.<name>` and defines its own absl flags and a
-`main(argv)`. Only the chosen subcommand's module is imported, so `--help` lists the flags
-that matter for that job and importing one job never pays for another's dependencies.
+Each subcommand lives in `me_fomm.commands.<name>`: its flags are one table (`OPTIONS`, see
+`me_fomm.commands.options`), its job is `run(opts)` and `show(result)` prints what it did. Only the chosen
+subcommand's module is imported and only its flags are defined, so `--help` lists the flags that matter
+for that job and importing one job never pays for another's dependencies.
 """
 
 import importlib
@@ -37,28 +38,27 @@ def main(argv=None) -> None:
   if name not in COMMANDS:
     print(f"me-fomm: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
     sys.exit(2)
+  run(name, argv[2:])
+
+
+def run(name: str, args) -> None:
+  """Defines command `name`'s flags, parses `args` and runs it (also `python -m experiments.train`)."""
   module = importlib.import_module(f"me_fomm.commands.{name}")
   from absl import app
 
+  from me_fomm.commands import options
+
   prog = f"me-fomm {name}"
-  _declare_key_flags(prog)
-  # absl's --help describes the key flags of the module named by sys.argv[0], under the
-  # docstring of __main__: make both those of the chosen command.
-  sys.argv = [prog] + argv[2:]
+  options.define(module.OPTIONS, module_name=prog)
+  # absl's --help describes the key flags of the module named by sys.argv[0], under the docstring of
+  # __main__: make both those of the chosen command.
+  sys.argv = [prog, *args]
   doc = (module.__doc__ or "").strip()
   sys.modules["__main__"].__doc__ = f"{doc}\n\nUSAGE: {prog} [flags]" if doc else None
-  app.run(module.main, argv=sys.argv)
-
-
-def _declare_key_flags(prog: str) -> None:
-  """Makes the flags of the chosen command (and of the me_fomm modules it imports) show in --help."""
-  from absl import flags
-
-  fv = flags.FLAGS
-  for module_name in list(fv.flags_by_module_dict()):
-    if module_name.startswith(("me_fomm", "experiments", "benchmarks")):
-      for flag in fv.get_key_flags_for_module(module_name):
-        fv.register_key_flag_for_module(prog, flag)
+  rest = options.parse_flags(name, sys.argv)
+  app.run(
+    lambda argv: options.run_command(name, module, argv), argv=sys.argv, flags_parser=lambda _: rest
+  )
 
 
 if __name__ == "__main__":

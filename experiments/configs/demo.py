@@ -1,9 +1,11 @@
-"""A few minutes on two CPU cores: the seed's model at small widths, 64 px, on the synthetic corpus.
+"""The demo: minutes on two CPU cores, 64 px, on the embedded synthetic corpus (what `me-fomm demo` trains).
 
-`--config=experiments/configs/demo.py` (seed: prior keypoints from the synthetic faces' landmarks)
-or `demo.py:fomm` (10 learned keypoints). To keep a step cheap the GAN is off, the perceptual
-pyramid has two scales and reads VGG16 up to relu2_2 (the deeper layers are ~80% of the step's
-FLOPs at 64 px); everything else (losses, optimiser, checkpoints) is the full machinery.
+`--config=demo` (tip24: per-frame prior keypoints from the synthetic faces' landmarks), `demo:seed`
+(onset-frame prior keypoints), `demo:fomm` (10 learned keypoints); `,quick` after any of them (`demo:quick`,
+`demo:seed,quick`) is the same chain at toy widths and a few steps, for tests and smoke checks. To keep a
+step cheap the GAN is off, the perceptual pyramid has two scales and reads VGG16 up to relu2_2 (the deeper
+layers are ~80% of the step's FLOPs at 64 px); everything else (losses, optimiser, checkpoints) is the full
+machinery.
 
 Three options of ours (off in the published configs, see DESIGN.md) make a few minutes of training on one
 face transfer sub-pixel motion to an unseen face: `generator.pixel_skip` (visible pixels are the target
@@ -11,21 +13,23 @@ photo warped, not repainted), `generator.dense_motion.location_heatmaps` (the ma
 of any face) and `loss.landmark_flow` (the flow must carry dlib's 68 landmarks from driving to source).
 Measured on the held-out identity (6 clips, 400 steps): with pixel_skip + landmark_flow 10 alone the flow
 carried -1 to 9% of the true landmark motion; adding location_heatmaps, flips and landmark_flow 30, 29-51%.
+
+`personalize` configures the optional test-time fine-tuning of the generator on the held-out target photo
+alone (Zakharov et al. 2019); off (0 steps) by default, since pixel_skip already takes the target's pixels
+from the photo.
 """
 
 import ml_collections
 
 from me_fomm.model.config import model_config
-
-try:
-  from experiments.configs.base import base_config
-except ImportError:
-  from me_fomm_experiments.configs.base import base_config
+from me_fomm_experiments.configs.base import base_config
 
 SIZE = 64
+VARIANTS = ("tip24", "seed", "fomm")
+DEFAULT_VARIANT = "tip24"
 
 
-def demo_model(variant: str = "seed") -> ml_collections.ConfigDict:
+def demo_model(variant: str = DEFAULT_VARIANT) -> ml_collections.ConfigDict:
   return model_config(
     variant,
     image_size=SIZE,
@@ -44,14 +48,44 @@ def demo_model(variant: str = "seed") -> ml_collections.ConfigDict:
   )
 
 
+def tiny_model(variant: str = DEFAULT_VARIANT, image_size: int = SIZE, **overrides):
+  """The real architecture at the smallest widths and depths it allows: only compile time and a few steps
+  remain (the quick demo, and the tests' toy models). `overrides` as `model_config`'s."""
+  return model_config(
+    variant,
+    image_size=image_size,
+    kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+    generator=dict(
+      block_expansion=4,
+      max_features=16,
+      num_down_blocks=1,
+      num_bottleneck_blocks=1,
+      dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+    ),
+    discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
+    **overrides,
+  )
+
+
+def parse_arg(arg: str | None) -> tuple[str, bool]:
+  """`tip24`, `seed,quick`, `quick`, ... -> (variant, quick)."""
+  parts = [p.strip() for p in (arg or "").split(",") if p.strip()]
+  quick = "quick" in parts
+  rest = [p for p in parts if p != "quick"]
+  if len(rest) > 1 or (rest and rest[0] not in VARIANTS):
+    raise ValueError(
+      f"demo:{arg}: unknown variant {','.join(rest)!r}; choose {', '.join(VARIANTS)}, optionally with "
+      "',quick' (e.g. demo:seed,quick)"
+    )
+  return (rest[0] if rest else DEFAULT_VARIANT), quick
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  variant = arg or "seed"
-  if variant not in ("seed", "fomm", "tip24"):
-    raise ValueError(f"demo.py:{variant}: choose seed, fomm or tip24")
+  variant, quick = parse_arg(arg)
   c = base_config()
-  c.name = f"demo_{variant}"
+  c.name = f"demo_{variant}" + ("_quick" if quick else "")
   c.model = demo_model(variant)
-  c.data.name = "synthetic_me"
+  c.data.name = "synthetic_me/demo"
   c.data.image_size = SIZE
   # Flips (landmarks mirrored), time flips and colour jitter: with one training face the flip is a second
   # face layout, which the dense motion network needs to follow keypoints on an unseen face.
@@ -69,4 +103,33 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.image_every = 100
   c.checkpoint_every = 100
   c.keep_checkpoints = 2
+
+  # The demo's evaluation: held-out clips per class, frames per compiled batch.
+  c.evaluate = ml_collections.ConfigDict({"per_class": 2, "batch_size": 32})
+  # Test-time personalisation (me_fomm.generate.personalize.PersonalizeConfig's fields); 0 steps = off.
+  c.personalize = ml_collections.ConfigDict(
+    {"steps": 0, "learning_rate": 1e-3, "sigma_affine": 0.02, "identity_fraction": 0.5}
+  )
+  if quick:
+    _quick(c, variant)
   return c
+
+
+def _quick(c: ml_collections.ConfigDict, variant: str) -> None:
+  """The same chain at toy size: checks the chain, not the model."""
+  c.model = tiny_model(variant)
+  c.data.name = "synthetic_me/small"
+  c.total_steps = 3
+  c.batch_size = 2  # the demo command rounds it up to a multiple of the device count
+  c.loss.scales = (1,)
+  # The equivariance losses double the compiled step (a TPS warp and a second keypoint pass); the quick
+  # run checks the chain, so it trains on the perceptual loss alone.
+  c.loss.equivariance_value = 0.0
+  c.loss.equivariance_jacobian = 0.0
+  c.log_every = 1
+  c.image_every = 1000
+  c.checkpoint_every = 3
+  # Personalisation, if asked for, runs the chain only: L1 steps, no VGG compile.
+  c.personalize = ml_collections.ConfigDict(
+    {"steps": 0, "batch_size": 2, "perceptual": (0.0,) * 5, "scales": (1,)}
+  )

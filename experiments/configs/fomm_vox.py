@@ -8,13 +8,8 @@ megc) as the baseline the seed is compared against.
 import ml_collections
 
 from me_fomm.model.config import model_config
-
-try:
-  from experiments.configs.base import base_config
-  from experiments.configs.seed import CORPORA
-except ImportError:
-  from me_fomm_experiments.configs.base import base_config
-  from me_fomm_experiments.configs.seed import CORPORA
+from me_fomm_experiments.configs.base import base_config
+from me_fomm_experiments.configs.seed import CORPORA
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

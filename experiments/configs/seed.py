@@ -10,11 +10,7 @@ Training as in the seed's `my_dataset_train.yaml`: batch 9, 100 epochs of 50 rep
 import ml_collections
 
 from me_fomm.model.config import model_config
-
-try:
-  from experiments.configs.base import base_config
-except ImportError:  # installed as me_fomm_experiments
-  from me_fomm_experiments.configs.base import base_config
+from me_fomm_experiments.configs.base import base_config
 
 CORPORA = {"megc": "megc", "casme2": "casme2", "samm": "samm", "smic": "smic/hs"}
 

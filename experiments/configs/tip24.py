@@ -7,11 +7,7 @@ learned adaptive weighted prior mask; training as the seed.
 import ml_collections
 
 from me_fomm.model.config import model_config
-
-try:
-  from experiments.configs import seed
-except ImportError:
-  from me_fomm_experiments.configs import seed
+from me_fomm_experiments.configs import seed
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:

@@ -12,52 +12,45 @@ from __future__ import annotations
 
 import logging
 
-from me_fomm.commands._common import FLAGS, define, run_command
+from me_fomm.commands import options as O
 
-define(
-  "string", "input", None, "Original checkpoint: .pth.tar (torch extra) or .npz of the state dicts."
+OPTIONS = (
+  O.string(
+    "input",
+    None,
+    "Original checkpoint: .pth.tar (torch extra) or .npz of the state dicts.",
+    required=True,
+  ),
+  O.string(
+    "config", "fomm", "Model config: a variant (fomm, seed, tip24) or an original YAML/JSON file."
+  ),
+  O.string(
+    "variant",
+    None,
+    "With a config file: the variant it describes (default: the file's 'which', else seed for 18 "
+    "keypoints, else fomm).",
+  ),
+  O.string("output", None, "Output checkpoint folder.", required=True),
+  O.boolean("overwrite", False, "Replace a non-empty output folder."),
 )
-define(
-  "string",
-  "config",
-  "fomm",
-  "Model config: a variant (fomm, seed, tip24) or an original YAML/JSON file.",
-)
-define(
-  "string",
-  "variant",
-  None,
-  "With a config file: the variant it describes (default: the file's 'which', "
-  "else seed for 18 keypoints, else fomm).",
-)
-define("string", "output", None, "Output checkpoint folder.")
-define("bool", "overwrite", False, "Replace a non-empty output folder.")
 
 log = logging.getLogger("me_fomm.convert")
 
 
-def run(
-  input_path: str, config: str, output: str, overwrite: bool = False, variant: str | None = None
-) -> dict:
-  """Converts and writes the checkpoint; returns the variables."""
+def run(opts) -> dict:
+  """Converts and writes the checkpoint; returns {'input', 'output', 'variant', 'parameters'}."""
   from me_fomm import convert
-  from me_fomm import model as model_lib
   from me_fomm.model import config as config_lib
+  from me_fomm.model import count_params
 
-  if not input_path:
-    raise ValueError("--input is required (the original .pth.tar or .npz)")
-  if not output:
-    raise ValueError("--output is required (the folder to write the Orbax checkpoint to)")
-  cfg = config_lib.resolve_config(config, variant=variant)
-  variables = convert.convert_checkpoint(input_path, cfg, output, overwrite=overwrite)
-  n = sum(model_lib.count_params(m) for m in variables.values())
-  log.info("converted %s (%s config, %d parameters) -> %s", input_path, cfg.variant, n, output)
-  return variables
+  cfg = config_lib.resolve_config(opts.config, variant=opts.variant)
+  variables = convert.convert_checkpoint(opts.input, cfg, opts.output, overwrite=opts.overwrite)
+  n = count_params(variables)
+  return {"output": opts.output, "input": opts.input, "variant": cfg.variant, "parameters": n}
 
 
-def main(argv) -> None:
-  run_command(
-    "convert",
-    argv,
-    lambda: run(FLAGS.input, FLAGS.config, FLAGS.output, FLAGS.overwrite, FLAGS.variant) and None,
+def show(result: dict) -> None:
+  print(
+    f"converted {result['input']} ({result['variant']} config, {result['parameters']} parameters) -> "
+    f"{result['output']}"
   )

@@ -232,3 +232,23 @@ img.gif {{ height: 96px; image-rendering: pixelated; }}
 {"".join(body)}
 </body></html>
 """
+
+
+def format_summaries(summaries: Mapping) -> str:
+  """A plain-text version of the report's tables (what the evaluate and demo commands print)."""
+  lines = []
+  for name, s in summaries.items():
+    truth = s.get(P.GROUND_TRUTH)
+    lines.append(
+      f"{name} ({s['cases']} clips)          model    copy-target  better"
+      + ("    ground truth (ceiling)" if truth else "")
+    )
+    cmp = comparisons(s)
+    for k, v in s[P.MODEL].items():
+      if k == "scored_cases":
+        continue
+      b = s[P.BASELINE].get(k, float("nan"))
+      better = ({True: "model", False: "baseline"}).get(cmp[k], "")
+      t = "" if not truth or k not in truth else f"{truth[k]:12.4f}"
+      lines.append(f"  {k:24s} {v:9.4f} {b:9.4f}    {better:8s}{t}")
+  return "\n".join(lines)

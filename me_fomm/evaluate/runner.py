@@ -46,6 +46,32 @@ def select_clips(source, per_class: int | None = None, max_clips: int | None = N
   return clips
 
 
+def read_targets(folder: str, model_config) -> list[tuple[str, Target]]:
+  """Every photo in `folder` as a prepared cross-identity target (name = file stem), in name order."""
+  import os
+
+  from me_fomm.generate import target as target_lib
+  from me_fomm.generate import video
+
+  if not os.path.isdir(folder):
+    raise ValueError(f"--targets={folder!r} is not a folder of target photos")
+  names = sorted(n for n in os.listdir(folder) if n.lower().endswith(video.IMAGE_EXTENSIONS))
+  if not names:
+    raise ValueError(f"--targets={folder!r} holds no images")
+  return [
+    (
+      os.path.splitext(n)[0],
+      target_lib.prepare_target(
+        video.read_image(os.path.join(folder, n)),
+        int(model_config.image_size),
+        need_landmarks=pipeline.needs_landmarks(model_config),
+        where=f"target {n}",
+      ),
+    )
+    for n in names
+  ]
+
+
 def build_cases(
   clips: Sequence[Clip],
   model_config,

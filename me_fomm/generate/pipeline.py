@@ -85,29 +85,6 @@ class LoadedModel:
   checkpoint: str
 
 
-def expected_model_config(spec: str | None):
-  """`--config`: a model variant ('seed', 'fomm', 'tip24') or an experiment config file
-  (`experiments/configs/demo.py[:arg]`); returns its model config, or None for an empty spec."""
-  if not spec:
-    return None
-  from me_fomm.model.config import VARIANTS, model_config
-
-  if spec in VARIANTS:
-    return model_config(spec)
-  path, _, arg = spec.partition(":")
-  if not os.path.isfile(path):
-    raise ValueError(f"--config={spec!r}: neither a model variant {VARIANTS} nor a config file")
-  import importlib.util
-
-  module_spec = importlib.util.spec_from_file_location("_me_fomm_user_config", path)
-  module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
-  if not hasattr(module, "get_config"):
-    raise ValueError(f"--config={spec!r}: {path} has no get_config()")
-  cfg = module.get_config(arg or None) if arg else module.get_config()
-  return cfg.model if "model" in cfg else cfg
-
-
 def load_model(checkpoint: str, expect=None, step: int | None = None) -> LoadedModel:
   """Loads a checkpoint (DESIGN.md format) and builds its modules.
 

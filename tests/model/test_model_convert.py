@@ -83,11 +83,17 @@ def test_misfit_lists_every_problem(tmp_path):
 def test_convert_command_round_trip(tmp_path):
   from me_fomm import checkpoint
   from me_fomm.commands import convert as convert_cmd
+  from me_fomm.commands.options import make
+
+  def convert(input_path, config, output, **kw):
+    return convert_cmd.run(
+      make(convert_cmd.OPTIONS, input=input_path, config=config, output=output, **kw)
+    )
 
   ref = get_reference("fomm_small_s0")
   out = str(tmp_path / "ckpt")
   config_path = os.path.join(REF_DIR, "fomm_small_s0.json")
-  convert_cmd.run(_fomm_npz(), config_path, out)
+  convert(_fomm_npz(), config_path, out)
   cfg, variables = checkpoint.load_models(out, expect=ref.cfg)
   assert cfg.variant == "fomm" and cfg.kp_detector.block_expansion == 8
   import jax
@@ -98,10 +104,10 @@ def test_convert_command_round_trip(tmp_path):
   for path, leaf in got:
     np.testing.assert_array_equal(leaf, want[path])
   with pytest.raises(FileExistsError, match="--overwrite"):
-    convert_cmd.run(_fomm_npz(), config_path, out)
-  convert_cmd.run(_fomm_npz(), config_path, out, overwrite=True)
+    convert(_fomm_npz(), config_path, out)
+  convert(_fomm_npz(), config_path, out, overwrite=True)
   with pytest.raises(ValueError, match="--input is required"):
-    convert_cmd.run("", "fomm", out)
+    convert("", "fomm", out)
 
 
 def test_pth_tar_through_torch(tmp_path):

@@ -1,0 +1,206 @@
+"""A command's flags, declared once as a table of `Option`s and read once into a ConfigDict.
+
+Each `me_fomm.commands.<name>` module lists its flags in `OPTIONS` and does its job in `run(opts)`, where
+`opts` is an `ml_collections.ConfigDict` with one field per option (as training takes its config). The
+`me-fomm` dispatcher defines the chosen command's flags only (`define`), so no two modules compete for a
+flag name or its default, and reads them back with `read`; tests and notebooks build the same ConfigDict
+with `make(OPTIONS, field=value, ...)`. Options shared by several commands (the generation flags) are one
+tuple, listed by each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import logging
+import sys
+from typing import Any, Sequence
+
+from absl import flags
+import ml_collections
+
+FLAGS = flags.FLAGS
+
+
+@dataclasses.dataclass(frozen=True)
+class Option:
+  """One flag: absl kind ('string', 'bool', 'integer', 'float', 'list', 'enum'), default, help."""
+
+  name: str
+  kind: str
+  default: Any
+  help: str
+  choices: tuple = ()
+  required: bool = False
+
+
+def string(name, default, help_text, required=False) -> Option:
+  return Option(name, "string", default, help_text, required=required)
+
+
+def boolean(name, default, help_text) -> Option:
+  return Option(name, "bool", default, help_text)
+
+
+def integer(name, default, help_text) -> Option:
+  return Option(name, "integer", default, help_text)
+
+
+def real(name, default, help_text) -> Option:
+  return Option(name, "float", default, help_text)
+
+
+def strings(name, default, help_text) -> Option:
+  return Option(name, "list", list(default) if default is not None else None, help_text)
+
+
+def enum(name, default, choices, help_text) -> Option:
+  return Option(name, "enum", default, help_text, choices=tuple(choices))
+
+
+def config(name, default, help_text, required=False) -> Option:
+  """A training config (`me_fomm.commands.configs`): `--name=demo:tip24` or a file, `--name.field=v`."""
+  return Option(name, "config", default, help_text, required=required)
+
+
+def define(options: Sequence[Option], module_name: str, flag_values=FLAGS) -> None:
+  """Defines the flags of one command (`module_name` groups them for `--help`)."""
+  for o in options:
+    kwargs = dict(flag_values=flag_values, module_name=module_name)
+    if o.kind == "config":
+      from me_fomm.commands import configs
+
+      configs.define_config_flag(o.name, o.default, o.help, module_name)
+    elif o.kind == "enum":
+      flags.DEFINE_enum(o.name, o.default, list(o.choices), o.help, **kwargs)
+    else:
+      getattr(flags, f"DEFINE_{o.kind}")(o.name, o.default, o.help, **kwargs)
+
+
+def read(options: Sequence[Option], flag_values=FLAGS) -> ml_collections.ConfigDict:
+  """The parsed values of `options` as a ConfigDict; a missing required option is a ValueError."""
+  values = {o.name: flag_values[o.name].value for o in options}
+  return make(options, **values)
+
+
+def make(options: Sequence[Option], **values) -> ml_collections.ConfigDict:
+  """Defaults of `options` with `values` on top (a name that is no option is a ValueError)."""
+  names = [o.name for o in options]
+  unknown = [k for k in values if k not in names]
+  if unknown:
+    hint = difflib.get_close_matches(unknown[0], names, n=1)
+    raise ValueError(
+      f"unknown option {unknown[0]!r}"
+      + (f"; did you mean {hint[0]!r}?" if hint else f"; options: {', '.join(names)}")
+    )
+  out = {}
+  for o in options:
+    v = values.get(o.name, o.default)
+    if o.kind == "list" and v is not None:
+      v = list(v)
+    if o.kind == "config" and isinstance(v, str):
+      from me_fomm.commands import configs
+
+      v = configs.load(v)
+    out[o.name] = v
+  missing = [f"--{o.name}" for o in options if o.required and out[o.name] in (None, "")]
+  if missing:
+    names = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} and {missing[-1]}"
+    raise ValueError(f"{names} {'is' if len(missing) == 1 else 'are'} required (see --help)")
+  # Not locked: a command may fill in derived fields (e.g. a resolved path) before handing it on.
+  return ml_collections.ConfigDict(out)
+
+
+# ------------------------------------------------------------------------- options of several commands
+
+CHECKPOINT = string(
+  "checkpoint",
+  None,
+  "Checkpoint folder (or a training workdir holding checkpoints/).",
+  required=True,
+)
+STEP = integer("step", None, "Checkpoint step (default: the latest).")
+OVERWRITE = boolean("overwrite", False, "Replace an existing output folder.")
+EXPECT_CONFIG = string(
+  "config",
+  None,
+  "Refuse a checkpoint whose model config differs from this one: a variant (seed, fomm, tip24), a "
+  "built-in config (demo:tip24) or a config file.",
+)
+BATCH_SIZE = integer("batch_size", 32, "Frames per compiled batch.")
+DATA_DIR = string("data_dir", None, "TFDS data dir (where `me-fomm prepare` wrote the records).")
+
+# How a driving clip's motion is transferred and what is written: generate and megc.
+GENERATION = (
+  BATCH_SIZE,
+  boolean(
+    "no_crop",
+    False,
+    "The target (and a file/folder driving clip) are already aligned face crops: only resize them.",
+  ),
+  boolean("absolute", False, "Absolute keypoints instead of motion relative to the onset frame."),
+  boolean(
+    "adapt_scale", False, "Scale the relative motion by the ratio of the keypoint hull areas."
+  ),
+  real("magnify", 1.0, "Motion magnification alpha (1 = as driven)."),
+  boolean("side_by_side", False, "Also write driving | target | generated."),
+  boolean(
+    "draw_keypoints", False, "Draw the keypoints (on the side-by-side video, or a separate one)."
+  ),
+  OVERWRITE,
+  EXPECT_CONFIG,
+  STEP,
+)
+
+
+def check_generation(opts) -> None:
+  """The generation options' own ranges, checked before any work."""
+  if opts.batch_size < 1:
+    raise ValueError(f"--batch_size must be >= 1, got {opts.batch_size}")
+  if not opts.magnify > 0:
+    raise ValueError(f"--magnify must be > 0 (1 = motion as driven), got {opts.magnify}")
+
+
+# ------------------------------------------------------------------------------------ running a command
+
+
+class CommandError(RuntimeError):
+  """A command could not finish for a reason its message explains (not bad input): exit status 1."""
+
+
+def parse_flags(name: str, argv) -> list:
+  """absl's flag parsing, with every mistake (unknown flag, bad value, config field) as one line, exit 2."""
+  from absl import app
+
+  from me_fomm.commands import configs
+
+  app.define_help_flags()
+  try:
+    return FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    print(f"me-fomm {name}: error: {configs.describe_flag_error(e, argv)}", file=sys.stderr)
+    sys.exit(2)
+
+
+def run_command(name: str, module, argv) -> None:
+  """Runs `module.run(read(module.OPTIONS))` then `module.show(result)`; anticipated bad input exits 2
+  with one clear line, a stop the message explains (CommandError) exits 1."""
+  if len(argv) > 1:
+    print(
+      f"me-fomm {name}: error: unexpected arguments {argv[1:]}; all options are --flags",
+      file=sys.stderr,
+    )
+    sys.exit(2)
+  logging.basicConfig(level=logging.INFO, format="%(message)s")
+  # absl routes Python logging through its own handler once app.run started; keep lines short.
+  logging.getLogger("absl").setLevel(logging.WARNING)
+  try:
+    result = module.run(read(module.OPTIONS))
+  except (ValueError, FileExistsError, FileNotFoundError) as e:
+    # Every anticipated bad input raises one of these with a message saying what is wrong and what to do.
+    print(f"me-fomm {name}: error: {e}", file=sys.stderr)
+    sys.exit(2)
+  except CommandError as e:
+    print(f"me-fomm {name}: stopped: {e}", file=sys.stderr)
+    sys.exit(1)
+  module.show(result)
