@@ -50,21 +50,26 @@ def demo_model(variant: str = DEFAULT_VARIANT) -> ml_collections.ConfigDict:
 
 def tiny_model(variant: str = DEFAULT_VARIANT, image_size: int = SIZE, **overrides):
   """The real architecture at the smallest widths and depths it allows: only compile time and a few steps
-  remain (the quick demo, and the tests' toy models). `overrides` as `model_config`'s."""
-  return model_config(
-    variant,
-    image_size=image_size,
-    kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-    generator=dict(
+  remain (the quick demo, and the tests' toy models). `overrides` as `model_config`'s (dotted names for
+  nested fields, e.g. `**{"kp_detector.num_blocks": 3}`)."""
+  fields = {
+    "kp_detector": dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
+    "generator": dict(
       block_expansion=4,
       max_features=16,
       num_down_blocks=1,
       num_bottleneck_blocks=1,
       dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
     ),
-    discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
-    **overrides,
-  )
+    "discriminator": dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
+  }
+  for name, value in overrides.items():
+    *parents, leaf = name.split(".")
+    node = fields
+    for p in parents:
+      node = node.setdefault(p, {})
+    node[leaf] = value
+  return model_config(variant, image_size=image_size, **fields)
 
 
 def parse_arg(arg: str | None) -> tuple[str, bool]:

@@ -7,21 +7,8 @@ import pytest
 
 from me_fomm.generate.animate import Animator
 from me_fomm.model import build_models, init_variables
-from me_fomm.model.config import model_config
 from me_fomm.prior.au_keypoints import au_px_to_value, landmarks_to_au
-
-TINY = dict(
-  image_size=32,
-  kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-  generator=dict(
-    block_expansion=4,
-    max_features=16,
-    num_down_blocks=1,
-    num_bottleneck_blocks=1,
-    dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-  ),
-  discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
-)
+from me_fomm_experiments.configs.demo import tiny_model
 
 
 def _face(t, rng):
@@ -32,7 +19,7 @@ def _face(t, rng):
 
 @pytest.mark.parametrize("variant", ["fomm", "tip24"])
 def test_animator_variants(variant):
-  cfg = model_config(variant, **TINY)
+  cfg = tiny_model(variant, image_size=32)
   models = build_models(cfg)
   variables = init_variables(models, cfg, jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)

@@ -7,20 +7,7 @@ import pytest
 
 from me_fomm.generate.personalize import PersonalizeConfig, Personalizer
 from me_fomm.model import build_models, init_variables
-from me_fomm.model.config import model_config
-
-TINY = dict(
-  image_size=32,
-  kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-  generator=dict(
-    block_expansion=4,
-    max_features=16,
-    num_down_blocks=1,
-    num_bottleneck_blocks=1,
-    dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-  ),
-  discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
-)
+from me_fomm_experiments.configs.demo import tiny_model
 
 
 def _face():
@@ -29,7 +16,7 @@ def _face():
 
 
 def test_personalize_loss_drops_and_only_generator_changes():
-  cfg = model_config("tip24", **TINY)
+  cfg = tiny_model("tip24", image_size=32)
   models = build_models(cfg)
   variables = init_variables(models, cfg, jax.random.PRNGKey(0))
   rng = np.random.default_rng(0)

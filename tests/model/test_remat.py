@@ -7,24 +7,24 @@ import jax.numpy as jnp
 import numpy as np
 
 from me_fomm import model as model_lib
-from me_fomm.model import config as config_lib
+from me_fomm_experiments.configs.demo import tiny_model
 
 
 def _tiny_config():
   # 32 px, scale 0.5 -> 16 px hourglass inputs, divisible by 2**3.
-  return config_lib.model_config(
+  return tiny_model(
     "fomm",
     image_size=32,
     num_kp=3,
-    kp_detector=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5),
-    generator=dict(
-      block_expansion=4,
-      max_features=8,
-      num_down_blocks=2,
-      num_bottleneck_blocks=1,
-      dense_motion=dict(block_expansion=4, max_features=8, num_blocks=3, scale_factor=0.5),
-    ),
-    discriminator=dict(block_expansion=4, max_features=8),
+    **{
+      "kp_detector.num_blocks": 3,
+      "kp_detector.max_features": 8,
+      "generator.max_features": 8,
+      "generator.num_down_blocks": 2,
+      "generator.dense_motion.num_blocks": 3,
+      "generator.dense_motion.max_features": 8,
+      "discriminator.max_features": 8,
+    },
   )
 
 

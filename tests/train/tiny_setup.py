@@ -29,27 +29,16 @@ LOSSES = (
 
 
 def tiny_config(variant: str = "seed", gan: bool = True):
-  from experiments.configs.base import base_config
-  from me_fomm.model.config import model_config
+  from me_fomm_experiments.configs.base import base_config
+  from me_fomm_experiments.configs.demo import tiny_model
 
   c = base_config()
   c.name = f"tiny_{variant}"
-  c.model = model_config(
-    variant,
-    image_size=SIZE,
-    kp_detector=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-    generator=dict(
-      block_expansion=4,
-      max_features=16,
-      num_down_blocks=1,
-      num_bottleneck_blocks=1,
-      dense_motion=dict(block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5),
-    ),
-    discriminator=dict(scales=[1], block_expansion=4, max_features=16, num_blocks=2),
-  )
+  c.model = tiny_model(variant, image_size=SIZE)
   c.data.name = "in_memory"
   c.data.image_size = SIZE
   c.data.augment = False
+  c.data.read_threads = 0  # each batch computed on demand: no prefetch threads in the tests
   c.batch_size = 4
   c.loss.scales = (1,)
   # VGG only up to relu2_2: the deep layers are most of a tiny step's FLOPs.
@@ -124,20 +113,9 @@ def tiny_clips(num_clips: int = 6, frames: int = 4, seed: int = 0) -> list[dict]
 
 def tiny_data_fn(config, local_batch, shard_index, shard_count):
   """`trainer.train`'s data_fn on in-memory clips through the real pair loader."""
-  from me_fomm.data import pipeline
+  from me_fomm.train import trainer
 
-  clips = tiny_clips()
-  loader = pipeline.pair_loader(
-    clips,
-    batch_size=local_batch,
-    seed=config.seed,
-    shard_index=shard_index,
-    shard_count=shard_count,
-    augment=config.data.augment,
-    image_size=config.data.image_size,
-    read_threads=0,
-  )
-  return loader, len(clips)
+  return trainer.make_pair_loader(config, local_batch, shard_index, shard_count, tiny_clips())
 
 
 def tiny_batch(batch: int = 4, seed: int = 0) -> dict:
