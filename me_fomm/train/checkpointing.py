@@ -39,6 +39,13 @@ RUN_CONTROL_FIELDS = (
   "compiler_options",
   "data.data_dir",
   "data.prefetch",
+  # Loader speed options that do not change the batches (tests/data pins that).
+  "data.read_threads",
+  "data.cache_clips",
+  "data.worker_buffer_size",
+  # What a command does with the trained model (the demo's evaluation), not training.
+  "evaluate.",
+  "personalize.",
   "name",
   "remat",
 )

@@ -38,14 +38,16 @@ class NonFiniteLossError(RuntimeError):
 # Data.
 
 
-def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: int):
-  """This process's pair iterator and the corpus size (clips) from `me_fomm.data`."""
+def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: int, source=None):
+  """This process's pair iterator and the corpus size (clips): `config.data`'s corpus through
+  `me_fomm.data`, or the clip records of `source` (a sequence of clip dicts) when given."""
   from me_fomm.data import pipeline, sources
 
-  data_dir = config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")
-  source = sources.load(
-    config.data.name, data_dir, config.data.split, image_size=config.data.image_size
-  )
+  if source is None:
+    data_dir = config.data.data_dir or os.path.expanduser("~/tensorflow_datasets")
+    source = sources.load(
+      config.data.name, data_dir, config.data.split, image_size=config.data.image_size
+    )
   loader = pipeline.pair_loader(
     source,
     batch_size=local_batch,
