@@ -1,6 +1,6 @@
 """Does bfloat16 compute change what the model learns? Same init, same batches, float32 vs bfloat16.
 
-    python -m benchmarks.run --what=bf16 --config=experiments/configs/demo.py --batch=4 --steps=20
+    python -m benchmarks.run --what=bf16 --config=demo --batch=4 --steps=20
 
 Trains the config's model for `steps` steps twice from the same initial variables on the same
 synthetic pairs (smooth random images, the driving frame a shifted copy of the source, landmarks

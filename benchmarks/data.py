@@ -227,11 +227,28 @@ def _print(rows: list[dict]) -> None:
       )
 
 
-def main(argv) -> None:
-  del argv
-  from absl import flags
+def _options():
+  from me_fomm.commands import options as O
 
-  f = flags.FLAGS
+  return (
+    O.string("dataset", "synthetic_me", "dataset name (see me_fomm.data.sources)."),
+    O.string("data_dir", None, "read a dataset built here (else the benchmark's build)."),
+    O.string("manual_dir", None, "corpus folder, to time building a real corpus."),
+    O.integer("image_size", 256, "resolution."),
+    O.integer("batch_size", 16, "pairs per batch."),
+    O.integer("batches", 30, "timed batches."),
+    O.integer("build_clips", 12, "synthetic_me clips to build for the build timing."),
+    O.integer("workers", 0, "also time this many Grain worker processes."),
+    O.boolean("augment", True, "flip + time flip + colour jitter."),
+    O.boolean("measure_build", True, "time building as well."),
+    O.string("json_out", None, "also write the rows as JSON here."),
+    O.strings("pairs_per_clip", ["1", "4"], "pair_loader pairs_per_clip values to time."),
+    O.enum("frame_format", "png", ["png", "jpeg"], "stored frame encoding."),
+    O.boolean("cache", True, "also time with every clip record cached in memory."),
+  )
+
+
+def main(f) -> None:
   rows = run(
     f.dataset,
     f.data_dir,
@@ -254,27 +271,7 @@ def main(argv) -> None:
       json.dump(rows, fh, indent=1)
 
 
-def define_flags() -> None:
-  from absl import flags
-
-  flags.DEFINE_string("dataset", "synthetic_me", "dataset name (see me_fomm.data.sources).")
-  flags.DEFINE_string("data_dir", None, "read a dataset built here (else the benchmark's build).")
-  flags.DEFINE_string("manual_dir", None, "corpus folder, to time building a real corpus.")
-  flags.DEFINE_integer("image_size", 256, "resolution.")
-  flags.DEFINE_integer("batch_size", 16, "pairs per batch.")
-  flags.DEFINE_integer("batches", 30, "timed batches.")
-  flags.DEFINE_integer("build_clips", 12, "synthetic_me clips to build for the build timing.")
-  flags.DEFINE_integer("workers", 0, "also time this many Grain worker processes.")
-  flags.DEFINE_boolean("augment", True, "flip + time flip + colour jitter.")
-  flags.DEFINE_boolean("measure_build", True, "time building as well.")
-  flags.DEFINE_string("json_out", None, "also write the rows as JSON here.")
-  flags.DEFINE_list("pairs_per_clip", ["1", "4"], "pair_loader pairs_per_clip values to time.")
-  flags.DEFINE_enum("frame_format", "png", ["png", "jpeg"], "stored frame encoding.")
-  flags.DEFINE_boolean("cache", True, "also time with every clip record cached in memory.")
-
-
 if __name__ == "__main__":
-  from absl import app
+  from benchmarks.run import script
 
-  define_flags()
-  app.run(main)
+  script(_options(), main)

@@ -5,14 +5,13 @@ motion transfer, dense motion, generator) on frames already on the device, with 
 variables (speed does not depend on the weights). The one-frame figure is the same program compiled for
 batch 1, called frame after frame, as an interactive user would.
 
-    python -m benchmarks.run --what=generate --config=experiments/configs/fomm_vox.py --batch=32
-    python -m benchmarks.generate --config=experiments/configs/demo.py --batch=8 --image_size=256
+    python -m benchmarks.run --what=generate --config=fomm_vox --batch=32
+    python -m benchmarks.generate --config=demo --batch=8 --image_size=256
 """
 
 from __future__ import annotations
 
 import functools
-import sys
 import time
 
 import jax
@@ -85,46 +84,28 @@ def run(
   return rows
 
 
-def main(argv) -> None:
-  import json
+def main(opts) -> None:
+  from benchmarks.run import print_rows
 
-  from absl import flags
-
-  from benchmarks.measure import device_info
-
-  FLAGS = flags.FLAGS
-  if len(argv) > 1:
-    raise SystemExit(f"unexpected arguments {argv[1:]}")
-  config = FLAGS.config
-  batch = FLAGS.batch or 32
+  batch = opts.batch or 32
   rows = run(
-    config,
+    opts.config,
     batch=batch,
-    steps=FLAGS.steps,
-    warmup=FLAGS.warmup,
-    repeats=FLAGS.repeats,
-    image_size=FLAGS.image_size,
+    steps=opts.steps,
+    warmup=opts.warmup,
+    repeats=opts.repeats,
+    image_size=opts.image_size,
   )
-  for row in rows:
-    print(
-      json.dumps(
-        {
-          "what": "generate",
-          "config": config.get("name", "?"),
-          "batch": batch,
-          **device_info(),
-          **row,
-        }
-      ),
-      flush=True,
-    )
+  print_rows("generate", opts.config, batch, rows)
 
 
 if __name__ == "__main__":
-  from absl import app, flags
+  from benchmarks import run as bench_run
+  from me_fomm.commands import options as O
 
   # The shared flags (--config, --batch, --steps, --repeats, --warmup) are benchmarks.run's.
-  import benchmarks.run  # noqa: F401
-
-  flags.DEFINE_integer("image_size", None, "Override the model's resolution (e.g. 256).")
-  sys.exit(app.run(main))
+  bench_run.script(
+    bench_run.OPTIONS[1:]
+    + (O.integer("image_size", None, "Override the model's resolution (e.g. 256)."),),
+    main,
+  )

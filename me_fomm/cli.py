@@ -44,20 +44,16 @@ def main(argv=None) -> None:
 def run(name: str, args) -> None:
   """Defines command `name`'s flags, parses `args` and runs it (also `python -m experiments.train`)."""
   module = importlib.import_module(f"me_fomm.commands.{name}")
-  from absl import app
-
   from me_fomm.commands import options
 
   prog = f"me-fomm {name}"
-  options.define(module.OPTIONS, module_name=prog)
   # absl's --help describes the key flags of the module named by sys.argv[0], under the docstring of
   # __main__: make both those of the chosen command.
   sys.argv = [prog, *args]
   doc = (module.__doc__ or "").strip()
   sys.modules["__main__"].__doc__ = f"{doc}\n\nUSAGE: {prog} [flags]" if doc else None
-  rest = options.parse_flags(name, sys.argv)
-  app.run(
-    lambda argv: options.run_command(name, module, argv), argv=sys.argv, flags_parser=lambda _: rest
+  options.script(
+    prog, module.OPTIONS, lambda argv: options.run_command(name, module, argv), sys.argv
   )
 
 

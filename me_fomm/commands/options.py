@@ -14,7 +14,7 @@ import dataclasses
 import difflib
 import logging
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from absl import flags
 import ml_collections
@@ -113,6 +113,13 @@ def make(options: Sequence[Option], **values) -> ml_collections.ConfigDict:
 
 # ------------------------------------------------------------------------- options of several commands
 
+TRAINING_CONFIG = config(
+  "config",
+  None,
+  "Training config: a built-in name (demo, seed, tip24, fomm_vox) or a config file, with get_config's "
+  "argument after a colon (seed:casme2, demo:tip24, my.py:arg); override fields with --config.x=y.",
+  required=True,
+)
 CHECKPOINT = string(
   "checkpoint",
   None,
@@ -168,7 +175,17 @@ class CommandError(RuntimeError):
   """A command could not finish for a reason its message explains (not bad input): exit status 1."""
 
 
-def parse_flags(name: str, argv) -> list:
+def script(prog: str, options: Sequence[Option], body: Callable, argv: Sequence[str]) -> None:
+  """A thin absl main: defines `options`, parses `argv` (argv[0] = the program) with every flag mistake
+  as one line (exit 2), then runs `body(argv_rest)` under `absl.app.run`."""
+  from absl import app
+
+  define(options, module_name=prog)
+  rest = parse_flags(prog, argv)
+  app.run(body, argv=list(argv), flags_parser=lambda _: rest)
+
+
+def parse_flags(prog: str, argv) -> list:
   """absl's flag parsing, with every mistake (unknown flag, bad value, config field) as one line, exit 2."""
   from absl import app
 
@@ -178,7 +195,7 @@ def parse_flags(name: str, argv) -> list:
   try:
     return FLAGS(argv)
   except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    print(f"me-fomm {name}: error: {configs.describe_flag_error(e, argv)}", file=sys.stderr)
+    print(f"{prog}: error: {configs.describe_flag_error(e, argv)}", file=sys.stderr)
     sys.exit(2)
 
 

@@ -18,13 +18,7 @@ import logging
 from me_fomm.commands import options as O
 
 OPTIONS = (
-  O.config(
-    "config",
-    None,
-    "Training config: a built-in name or a config file, optionally with an argument (seed:casme2, "
-    "demo:tip24, my.py:arg). Override fields with --config.batch_size=16.",
-    required=True,
-  ),
+  O.TRAINING_CONFIG,
   O.string(
     "workdir",
     None,
