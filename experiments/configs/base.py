@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ml_collections
 
+# `get_config(arg)` corpus names of the paper configs -> TFDS names.
+CORPORA = {"megc": "megc", "casme2": "casme2", "samm": "samm", "smic": "smic/hs"}
+
 
 def base_config() -> ml_collections.ConfigDict:
   c = ml_collections.ConfigDict()
@@ -87,4 +90,19 @@ def base_config() -> ml_collections.ConfigDict:
   c.debug = ml_collections.ConfigDict()
   c.debug.kill_at_step = -1  # tests: SIGKILL this process after that step (fault injection)
   c.debug.sigterm_at_step = -1  # tests: SIGTERM this process after that step
+  return c
+
+
+def corpus_config(config_name: str, corpus: str | None, variant: str) -> ml_collections.ConfigDict:
+  """`base_config()` for a model variant at its resolution on `corpus` (a CORPORA name, default megc)."""
+  from me_fomm.model.config import model_config
+
+  corpus = corpus or "megc"
+  if corpus not in CORPORA:
+    raise ValueError(f"{config_name}:{corpus}: unknown corpus; choose one of {sorted(CORPORA)}")
+  c = base_config()
+  c.name = f"{config_name}_{corpus}"
+  c.model = model_config(variant)
+  c.data.name = CORPORA[corpus]
+  c.data.image_size = c.model.image_size
   return c

@@ -1,7 +1,7 @@
 """The journal follow-up of the seed (tip24 variant): per-frame facial-prior keypoints and the
 learned adaptive weighted prior mask; training as the seed.
 
-`--config=experiments/configs/tip24.py:casme2`; corpora as in seed.py.
+`--config=tip24:casme2`; corpora as in seed.py.
 """
 
 import ml_collections

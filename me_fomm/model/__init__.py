@@ -45,6 +45,10 @@ def compute_dtype(cfg):
   return jnp.bfloat16 if cfg.dtype == "bfloat16" else jnp.float32
 
 
+def _fields(section, names: str) -> dict:
+  return {n: section[n] for n in names.split()}
+
+
 def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
   """The keypoint detector, occlusion-aware generator and multi-scale discriminator of `cfg`.
 
@@ -54,47 +58,32 @@ def build_models(cfg: ml_collections.ConfigDict, remat: bool = False) -> Models:
   option (the training config's `remat`), not part of the model config, so checkpoints do not record it.
   """
   validate(cfg)
-  dtype = compute_dtype(cfg)
-  kp = cfg.kp_detector
+  # Fields every module takes from the top level of the config.
+  common = dict(num_kp=cfg.num_kp, num_channels=cfg.num_channels, dtype=compute_dtype(cfg))
   kp_detector = KPDetector(
-    num_kp=cfg.num_kp,
-    num_channels=cfg.num_channels,
-    block_expansion=kp.block_expansion,
-    max_features=kp.max_features,
-    num_blocks=kp.num_blocks,
-    temperature=kp.temperature,
-    scale_factor=kp.scale_factor,
+    **common,
+    **_fields(cfg.kp_detector, "block_expansion max_features num_blocks temperature scale_factor"),
     estimate_jacobian=cfg.estimate_jacobian,
     kp_mode=cfg.kp_mode,
     prior_mask=cfg.prior_mask,
-    dtype=dtype,
     remat=remat,
   )
   g = cfg.generator
   generator = OcclusionAwareGenerator(
-    num_kp=cfg.num_kp,
-    num_channels=cfg.num_channels,
-    block_expansion=g.block_expansion,
-    max_features=g.max_features,
-    num_down_blocks=g.num_down_blocks,
-    num_bottleneck_blocks=g.num_bottleneck_blocks,
-    estimate_occlusion_map=g.estimate_occlusion_map,
+    **common,
+    **_fields(
+      g,
+      "block_expansion max_features num_down_blocks num_bottleneck_blocks estimate_occlusion_map",
+    ),
     pixel_skip=bool(g.get("pixel_skip", False)),
     dense_motion_params=dict(g.dense_motion),
-    dtype=dtype,
     remat=remat,
   )
   d = cfg.discriminator
   discriminator = MultiScaleDiscriminator(
+    **common,
+    **_fields(d, "block_expansion num_blocks max_features sn use_kp"),
     scales=tuple(d.scales),
-    num_channels=cfg.num_channels,
-    block_expansion=d.block_expansion,
-    num_blocks=d.num_blocks,
-    max_features=d.max_features,
-    sn=d.sn,
-    use_kp=d.use_kp,
-    num_kp=cfg.num_kp,
-    dtype=dtype,
   )
   return Models(kp_detector, generator, discriminator)
 
