@@ -34,9 +34,10 @@ def test_prepare_casme2_reports_skips(fake_corpora, tmp_path):
 
 def test_prepare_errors(fake_corpora, tmp_path):
   out = _run("--dataset=samm", f"--data_dir={tmp_path}")
-  assert out.returncode == 1 and "--manual_dir" in out.stderr
+  # Bad input: one line, exit 2, no traceback.
+  assert out.returncode == 2 and "--manual_dir" in out.stderr and "Traceback" not in out.stderr
   out = _run("--dataset=samm", f"--data_dir={tmp_path}", f"--manual_dir={tmp_path / 'nope'}")
-  assert out.returncode == 1 and "is not a folder" in out.stderr
+  assert out.returncode == 2 and "is not a folder" in out.stderr
   out = _run(
     "--dataset=casme2",
     f"--manual_dir={fake_corpora}",
@@ -44,7 +45,7 @@ def test_prepare_errors(fake_corpora, tmp_path):
     "--image_size=64",
     "--strict",
   )
-  assert out.returncode == 1 and "strict" in out.stderr
+  assert out.returncode == 2 and "strict" in out.stderr
   assert not (tmp_path / "casme2" / "64" / "1.0.0").exists()
 
 
