@@ -249,7 +249,7 @@ def test_prefetch_threads_give_the_same_batches():
 def test_loader_options_of_the_base_config_are_pair_loaders_defaults():
   import inspect
 
-  from experiments.configs import base
+  from me_fomm_experiments.configs import base
 
   options = pipeline.loader_options(base.base_config().data)
   assert set(options) == set(pipeline.LOADER_FIELDS)

@@ -211,7 +211,7 @@ def test_sharded_step(setup, tmp_path, compile_cache_dir):
 def test_full_size_seed_step_lowers_without_running():
   """The seed config at 256 px, batch 9, GAN on: the step traces and lowers (shapes only), with
   the state donated."""
-  from experiments.configs import seed
+  from me_fomm_experiments.configs import seed
 
   config = seed.get_config("casme2")
   mesh = mesh_lib.make_mesh(jax.devices()[:1])
