@@ -2,13 +2,12 @@
 
 * The library reaches the TFDS builders (`me_fomm_datasets`, the `datasets/` folder) only through
   `me_fomm/data/sources.py`; the builders import the library's primitives, not the other way.
-* `me_fomm/data/` is below generation, evaluation, training and the commands: it imports none.
+* The packages of `me_fomm` form layers (DESIGN.md): each imports only packages of its own or a lower
+  layer, and inference (`generate`, `evaluate`) never imports training.
 """
 
 import ast
 import pathlib
-
-import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 LIBRARY = ROOT / "me_fomm"
@@ -64,12 +63,37 @@ def test_only_sources_imports_the_builders():
   )
 
 
-@pytest.mark.parametrize("upper", ["generate", "evaluate", "train", "commands", "cli"])
-def test_data_imports_nothing_above_it(upper):
-  offenders = {
-    str(path.relative_to(ROOT)): sorted(
-      m for m in imported_modules(path) if _within(m, f"me_fomm.{upper}")
-    )
-    for path in _sources(LIBRARY / "data")
-  }
-  assert {k: v for k, v in offenders.items() if v} == {}
+# Lowest first; a package may import its own layer and those before it.
+LAYERS = (
+  ("prior",),
+  ("data", "model"),
+  ("checkpoint",),
+  ("convert", "train"),
+  ("generate",),
+  ("evaluate",),
+  ("commands",),
+  ("cli",),
+)
+NEVER = {"generate": ("train",), "evaluate": ("train",)}
+
+
+def _package(path: pathlib.Path) -> str:
+  return path.relative_to(LIBRARY).parts[0].removesuffix(".py")
+
+
+def test_packages_import_downward_only():
+  level = {p: i for i, layer in enumerate(LAYERS) for p in layer}
+  packages = {_package(p) for p in _sources(LIBRARY)} - {"__init__"}
+  assert packages <= set(level), f"add {sorted(packages - set(level))} to LAYERS (and DESIGN.md)"
+  offenders = []
+  for path in _sources(LIBRARY):
+    own = _package(path)
+    if own == "__init__":
+      continue
+    for m in imported_modules(path):
+      if not m.startswith("me_fomm."):
+        continue
+      other = m.split(".")[1]
+      if other in level and (level[other] > level[own] or other in NEVER.get(own, ())):
+        offenders.append(f"{path.relative_to(ROOT)} imports {m}")
+  assert not offenders, offenders
