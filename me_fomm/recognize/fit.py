@@ -100,8 +100,11 @@ def fit_folds(features, labels, masks, config: FitConfig | None = None):
   return params, np.asarray(losses)
 
 
+@functools.lru_cache(maxsize=None)
+def _predictor(num_classes: int):
+  return jax.jit(jax.vmap(STSTNet(num_classes=num_classes).apply, in_axes=(0, None)))
+
+
 def predict(params, features, num_classes: int = 3) -> np.ndarray:
   """(F, N, classes) logits of every fold's network on every sample."""
-  model = STSTNet(num_classes=num_classes)
-  apply = jax.jit(jax.vmap(model.apply, in_axes=(0, None)))
-  return np.asarray(apply(params, jnp.asarray(features, jnp.float32)))
+  return np.asarray(_predictor(num_classes)(params, jnp.asarray(features, jnp.float32)))
