@@ -93,7 +93,9 @@ def augmented_samples(folder: str, known_subjects, flow_size=128, progress=True)
   from me_fomm.recognize import samples as S
 
   root = os.path.join(folder, "augmented")
-  configs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+  configs = (
+    sorted(n for n in os.listdir(root) if not n.startswith(".")) if os.path.isdir(root) else []
+  )
   if len(configs) != 1:
     raise ValueError(
       f"--augment={folder}: expected one augmented dataset (a folder written by `me-fomm augment`"

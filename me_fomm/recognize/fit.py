@@ -45,13 +45,15 @@ def _cross_entropy(logits, labels):
   return optax.softmax_cross_entropy_with_integer_labels(logits, labels)
 
 
-def fit_folds(features, labels, masks, config: FitConfig | None = None):
+def fit_folds(features, labels, masks, config: FitConfig | None = None, fold_ids=None):
   """Trains len(masks) networks; returns (params with a leading fold axis, (folds, steps) losses).
 
   Args:
     features: (N, 28, 28, 3) float32.
     labels: (N,) int class indices.
     masks: (F, N) bool or 0/1: sample n is in fold f's training set.
+    fold_ids: (F,) ints naming each fold's sampling stream (default 0..F-1): a fold trains the same
+      whichever other folds are batched with it.
   """
   config = config or FitConfig()
   config.check()
@@ -65,15 +67,25 @@ def fit_folds(features, labels, masks, config: FitConfig | None = None):
   empty = np.flatnonzero(w.sum(1) == 0)
   if empty.size:
     raise ValueError(f"fit_folds: folds {empty.tolist()} have no training samples")
-  model = STSTNet(num_classes=config.num_classes)
-  classify = functools.partial(model.apply, method=STSTNet.classify)
-  p = patches(x)  # once for every fold and step
-  opt = optax.adam(config.learning_rate)
   key = jax.random.PRNGKey(config.seed)
   init_key, data_key = jax.random.split(key)
-  params0 = model.init(init_key, x[:1])
+  params0 = STSTNet(num_classes=config.num_classes).init(init_key, x[:1])
+  ids = np.arange(w.shape[0]) if fold_ids is None else np.asarray(fold_ids)
+  keys = jax.vmap(lambda i: jax.random.fold_in(data_key, i))(jnp.asarray(ids, jnp.uint32))
   full_batch = int(w.sum(1).max()) <= config.batch_size
-  n = x.shape[0]
+  params, losses = _train(params0, patches(x), y, jnp.asarray(w), keys, config, full_batch)
+  return params, np.asarray(losses)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "full_batch"))
+def _train(params0, p, y, w, keys, config: FitConfig, full_batch: bool):
+  """vmap over folds (keys, w) of Adam steps on the patches `p` (computed once for all folds).
+  Data are arguments, not constants of the program: one compilation per shape and config."""
+  classify = functools.partial(
+    STSTNet(num_classes=config.num_classes).apply, method=STSTNet.classify
+  )
+  opt = optax.adam(config.learning_rate)
+  n = p.shape[0]
 
   def one_fold(fold_key, weights):
     def loss_fn(params, step_key):
@@ -95,9 +107,7 @@ def fit_folds(features, labels, masks, config: FitConfig | None = None):
     (params, _), losses = jax.lax.scan(step, carry, jax.random.split(fold_key, config.steps))
     return params, losses
 
-  keys = jax.random.split(data_key, w.shape[0])
-  params, losses = jax.jit(jax.vmap(one_fold))(keys, jnp.asarray(w))
-  return params, np.asarray(losses)
+  return jax.vmap(one_fold)(keys, w)
 
 
 @functools.lru_cache(maxsize=None)

@@ -104,7 +104,9 @@ def loso(
     check_folds(masks, held_out)
   stacked = np.concatenate(list(runs.values()))
   t0 = time.time()
-  params, losses = fit_lib.fit_folds(pool.features, pool.labels, stacked, config)
+  # Fold ids by subject: a subject's folds with and without augmentation draw the same stream.
+  ids = np.tile(np.arange(len(held_out)), len(runs))
+  params, losses = fit_lib.fit_folds(pool.features, pool.labels, stacked, config, fold_ids=ids)
   logits = fit_lib.predict(params, test.features, config.num_classes)
   log.info(
     "recognise: %d folds x %d steps trained in %.1f s (final loss %.3f)",
