@@ -70,6 +70,8 @@ class LosoResult:
   train_clips: dict  # held-out subject -> training clips of its fold
   masks: np.ndarray  # (folds, pool samples) training masks, for inspection
   held_out: list
+  pool_subjects: list  # face and motion subject of each pool sample (the masks' columns)
+  pool_motion_subjects: list
 
   def as_dict(self) -> dict:
     return {
@@ -131,5 +133,7 @@ def loso(
       train_clips={s: int(m.sum()) for s, m in zip(held_out, masks)},
       masks=masks,
       held_out=held_out,
+      pool_subjects=list(pool.subjects),
+      pool_motion_subjects=list(pool.motion_subjects),
     )
   return out
