@@ -14,7 +14,6 @@ out.
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
 
 import numpy as np
 
@@ -136,23 +135,4 @@ def from_source(
     motion_subjects=motion,
     corpora=corpora,
     names=names,
-  )
-
-
-def from_frames(
-  pairs: Sequence[tuple[np.ndarray, np.ndarray]],
-  labels: Sequence[str],
-  subjects: Sequence[str],
-  names: Sequence[str],
-  corpus: str = "",
-  flow_size: int = F.FLOW_SIZE,
-) -> Samples:
-  """Samples of (onset, apex) frame pairs with class names (e.g. generated frames)."""
-  return Samples(
-    features=F.features_of(pairs, flow_size),
-    labels=np.asarray([CLASSES.index(label) for label in labels], np.int32),
-    subjects=list(subjects),
-    motion_subjects=list(subjects),
-    corpora=[corpus] * len(labels),
-    names=list(names),
   )
