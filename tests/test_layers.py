@@ -73,3 +73,15 @@ def test_data_imports_nothing_above_it(upper):
     for path in _sources(LIBRARY / "data")
   }
   assert {k: v for k, v in offenders.items() if v} == {}
+
+
+@pytest.mark.parametrize("upper", ["train", "generate", "evaluate", "commands", "cli"])
+def test_recognize_imports_only_data_and_model(upper):
+  """`me_fomm/recognize/` sits beside the model: evaluation and the commands use it, not the reverse."""
+  offenders = {
+    str(path.relative_to(ROOT)): sorted(
+      m for m in imported_modules(path) if _within(m, f"me_fomm.{upper}")
+    )
+    for path in _sources(LIBRARY / "recognize")
+  }
+  assert {k: v for k, v in offenders.items() if v} == {}
