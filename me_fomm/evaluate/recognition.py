@@ -169,10 +169,9 @@ def score_recognition(
 
 def format_summary(summary: Mapping) -> str:
   """Plain-text table of the protocol (what evaluate and the demo print)."""
-  lines = [
-    f"recognition ({summary['cases']} clips, {summary['folds']} LOSO folds)"
-    f"{'UF1':>7s}   {'UAR':>7s}  accuracy"
-  ]
+  folds = f"{summary['folds']} fold" + ("s" if summary["folds"] != 1 else "")
+  head = f"recognition ({summary['cases']} clips, {folds})"
+  lines = [f"{head:34s} {'UF1':>7s}  {'UAR':>7s}  accuracy"]
   for r, s in summary["rows"].items():
     title = ROW_TITLES[r] + (
       " (ceiling)" if r == summary["ceiling"] else " (floor)" if r == P.BASELINE else ""
@@ -203,6 +202,6 @@ def html_section(summary: Mapping, media_dir: str, rel_dir: str) -> str:
     "<table><tr><th>clips classified</th><th>UF1</th><th>UAR</th><th>accuracy</th><th>clips</th>"
     f"</tr>{rows}</table>"
     "<p class='base'>STSTNet on TV-L1 onset&rarr;apex flow, trained without the held-out subject "
-    f"({summary['folds']} folds); UF1/UAR as MEGC2019 defines them; chance UAR is 1/3.</p>"
+    f"({summary['folds']} fold{'s' if summary['folds'] != 1 else ''}); UF1/UAR as MEGC2019 defines them; chance UAR is 1/3.</p>"
     f"<img src='{html.escape(rel_dir)}/{png}'>"
   )

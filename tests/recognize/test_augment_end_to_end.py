@@ -112,4 +112,4 @@ def test_recognition_protocol_folds_on_a_corpus(megc):
   assert summary["folds"] == len(set(subjects)) == 9
   for s, n in summary["train_clips_per_fold"].items():
     assert n == sum(t != s for t in subjects)
-  assert "recognition (10 clips, 9 LOSO folds)" in R.format_summary(summary)
+  assert "recognition (10 clips, 9 folds)" in R.format_summary(summary)
