@@ -18,6 +18,8 @@ COMMANDS = {
   "megc": "run the MEGC2021/2022 generation protocol",
   "evaluate": "score a checkpoint: reconstruction, cross-identity, ground truth; metrics.json + HTML",
   "convert": "convert an original PyTorch checkpoint (.pth.tar or .npz) to an Orbax checkpoint",
+  "recognize": "STSTNet micro-expression recognition, MEGC2019 leave-one-subject-out: UF1 and UAR",
+  "augment": "generate cross-identity clips of a corpus as a TFDS dataset (for recognize --augment)",
 }
 
 

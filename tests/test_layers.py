@@ -68,7 +68,7 @@ LAYERS = (
   ("prior",),
   ("data", "model"),
   ("checkpoint",),
-  ("convert", "train"),
+  ("convert", "train", "recognize"),
   ("generate",),
   ("evaluate",),
   ("commands",),

@@ -8,7 +8,8 @@
 3. drives the held-out identity with held-out (test-split) clips of each class -> mp4 + GIF (optionally after
    fine-tuning the generator on the held-out target photo alone: `--personalize_steps`),
 4. evaluates (reconstruction; cross-identity with motion fidelity and ground-truth metrics) against the
-   copy-the-target baseline, writes metrics.json + report.html,
+   copy-the-target baseline, and recognition (STSTNet trained on the training identity classifies the
+   generated, ground-truth and copy clips of every held-out clip), writes metrics.json + report.html,
 5. says whether the trained model beats the baseline on motion fidelity and on AKD against the ground truth.
 
 About 6 to 15 minutes on two CPU cores; `--quick` runs the same chain at toy size (tests, smoke checks).
@@ -111,6 +112,7 @@ def run(opts, progress: bool = True) -> dict:
   """The whole demo; returns {'report': html path, 'metrics': json path, 'verdicts': ..., 'videos': [...]}."""
   from me_fomm.data import sources
   from me_fomm.evaluate import runner
+  from me_fomm.evaluate.recognition import setup_from_source
   from me_fomm.evaluate.verdicts import demo_verdicts
   from me_fomm.generate import pipeline
   from me_fomm.generate import video as video_lib
@@ -163,6 +165,12 @@ def run(opts, progress: bool = True) -> dict:
     len(clips),
     ", ".join(sorted({c.label for c in clips})),
   )
+  # Recognition: STSTNet trained on the training identity's clips classifies every held-out clip
+  # generated on the held-out identity (only onset and apex frames: seconds).
+  recognition = setup_from_source(
+    sources.load(config.data.name, data_dir, "train", image_size=size),
+    clips=runner.select_clips(test),
+  )
   report_dir = os.path.join(workdir, "report")
   with pipeline.staged_output(report_dir, overwrite=True) as tmp:
     result = runner.evaluate(
@@ -173,6 +181,8 @@ def run(opts, progress: bool = True) -> dict:
       progress=progress,
       verdicts_fn=demo_verdicts,
       personalize=personalize_config(config),
+      protocols=("reconstruction", "cross_identity", "recognition"),
+      recognition=recognition,
       meta={
         "demo": "quick" if opts.quick else "full",
         "config": config.name,

@@ -6,6 +6,9 @@ r"""`me-fomm evaluate`: score a checkpoint; writes metrics.json and report.html.
 Protocols (see me_fomm/evaluate/protocols.py): reconstruction (first frame drives its own clip: L1, LPIPS,
 AKD, MKR, AED) and cross-identity (AED to the target, motion fidelity; on synthetic_me also L1, LPIPS and AKD
 against the stored ground truth). Every table has the copy-the-target baseline beside the model.
+`--protocols=...,recognition` adds the recognition protocol (me_fomm/evaluate/recognition.py): STSTNet,
+trained on the dataset's `train` split without the held-out subject (on synthetic_me: the training
+identity's clips), classifies the generated clips beside the driving clips / ground truth and the copy.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ OPTIONS = (
   ),
   O.integer("per_class", 2, "Clips per class to score (0 = all)."),
   O.integer("max_clips", 0, "At most this many clips (0 = no limit)."),
-  O.strings("protocols", ["reconstruction", "cross_identity"], "Protocols to run."),
+  O.strings(
+    "protocols",
+    ["reconstruction", "cross_identity"],
+    "Protocols to run: reconstruction, cross_identity, recognition.",
+  ),
   O.integer("image_size", None, "Stored resolution to read (default: the dataset's default)."),
   O.BATCH_SIZE,
   O.OVERWRITE,
@@ -51,6 +58,7 @@ def run(opts, progress: bool = True) -> dict:
   from me_fomm.evaluate import runner
   from me_fomm.generate import pipeline
 
+  runner.check_protocols(opts.protocols)
   out = pipeline.check_output(opts.out, opts.overwrite)
   expect = configs.expected_model_config(opts.config)
   model = pipeline.load_model(opts.checkpoint, expect=expect, step=opts.step)
@@ -59,6 +67,14 @@ def run(opts, progress: bool = True) -> dict:
     source, per_class=opts.per_class or None, max_clips=opts.max_clips or None
   )
   targets = runner.read_targets(opts.targets, model.config) if opts.targets else None
+  recognition = None
+  if "recognition" in opts.protocols:
+    from me_fomm.evaluate import recognition as recognition_lib
+
+    # The recogniser's clips: a corpus' one split (one LOSO fold per held-out subject), or
+    # synthetic_me's training identity.
+    train = sources.load(opts.dataset, opts.data_dir, "train", image_size=opts.image_size)
+    recognition = recognition_lib.setup_from_source(train, progress=progress)
   meta = {"dataset": f"{opts.dataset} ({opts.split})"}
   with pipeline.staged_output(out, opts.overwrite) as tmp:
     result = runner.evaluate(
@@ -70,6 +86,7 @@ def run(opts, progress: bool = True) -> dict:
       batch_size=opts.batch_size,
       meta=meta,
       progress=progress,
+      recognition=recognition,
     )
   result["paths"] = {
     k: os.path.join(out, os.path.relpath(v, tmp)) for k, v in result["paths"].items()

@@ -9,7 +9,7 @@ This is the one module of the library that imports the builders (`me_fomm_datase
 else reaches them through it.
 
 Names: 'casme2', 'samm', 'smic/hs' (also vis, nir), 'megc', 'synthetic_me' (variants small,
-demo, full: 'synthetic_me/small'), 'custom'. A full config name also works
+demo, full: 'synthetic_me/small'), 'custom', 'augmented' (written by `me-fomm augment`). A full config name also works
 ('smic/hs_64', 'synthetic_me/demo_128'). `image_size`/`grayscale` pick the config's
 resolution and colour when the name gives only the variant.
 """
@@ -34,6 +34,8 @@ BUILDERS = {
     "demo",
   ),
   "custom": ("me_fomm_datasets.custom.custom_dataset_builder", "Custom", ""),
+  # Generated cross-identity clips (`me-fomm augment`).
+  "augmented": ("me_fomm_datasets.augmented.augmented_dataset_builder", "Augmented", ""),
 }
 _TEXT = (
   "subject",
@@ -43,6 +45,12 @@ _TEXT = (
   "action_units",
   "identity",
   "ground_truth_identity",
+  # augmented: whose motion and which target face a generated clip carries
+  "driving_subject",
+  "driving_clip_id",
+  "driving_corpus",
+  "target_subject",
+  "target_clip_id",
 )
 
 

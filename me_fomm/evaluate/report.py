@@ -93,6 +93,7 @@ def write_report(
   results: Mapping[str, Sequence[P.Scored]],
   meta: Mapping | None = None,
   verdicts: Mapping | None = None,
+  recognition: Mapping | None = None,
 ) -> dict:
   """Writes `metrics.json`, `report.html` and `media/` into out_dir; returns their paths.
 
@@ -100,6 +101,7 @@ def write_report(
     results: protocol name -> scored cases.
     meta: run facts (checkpoint, dataset, config, timings) shown at the top and stored in the JSON.
     verdicts: optional extra statements (the demo's pass/fail lines), shown prominently.
+    recognition: the recognition protocol's summary (`me_fomm.evaluate.recognition`), if it ran.
   """
   os.makedirs(out_dir, exist_ok=True)
   media_dir = os.path.join(out_dir, "media")
@@ -129,6 +131,11 @@ def write_report(
       )
     doc["protocols"][name] = {"summary": summary, "model_better": cmp, "cases": cases}
     body.append(_protocol_html(name, summary, cmp, cases))
+  if recognition is not None:
+    from me_fomm.evaluate import recognition as recognition_lib
+
+    doc["protocols"]["recognition"] = {"summary": dict(recognition)}
+    body.append(recognition_lib.html_section(recognition, media_dir, "media"))
   json_path = os.path.join(out_dir, "metrics.json")
   with open(json_path, "w") as f:
     json.dump(_jsonable(doc), f, indent=1, allow_nan=False)
@@ -238,6 +245,11 @@ def format_summaries(summaries: Mapping) -> str:
   """A plain-text version of the report's tables (what the evaluate and demo commands print)."""
   lines = []
   for name, s in summaries.items():
+    if name == "recognition":  # its own table: scores of pooled predictions, not means of cases
+      from me_fomm.evaluate.recognition import format_summary
+
+      lines.append(format_summary(s))
+      continue
     truth = s.get(P.GROUND_TRUTH)
     lines.append(
       f"{name} ({s['cases']} clips)          model    copy-target  better"

@@ -28,6 +28,14 @@ from me_fomm.generate.target import Target
 
 log = logging.getLogger(__name__)
 
+PROTOCOLS = ("reconstruction", "cross_identity", "recognition")
+
+
+def check_protocols(protocols) -> None:
+  unknown = set(protocols) - set(PROTOCOLS)
+  if unknown:
+    raise ValueError(f"unknown protocols {sorted(unknown)}; choose from {', '.join(PROTOCOLS)}")
+
 
 def select_clips(source, per_class: int | None = None, max_clips: int | None = None) -> list[Clip]:
   """Decodes clips of a source: at most `per_class` of each class (in source order), `max_clips` in all."""
@@ -81,12 +89,28 @@ def build_cases(
 
   `clips` are stored clips (square face crops); `targets` (name, prepared target photo) pairs.
   """
-  size = int(model_config.image_size)
+  prepared = prepare_clips(clips, model_config)
+  recon = [P.reconstruction_case(clip, drv, lms) for clip, drv, lms in prepared]
+  cross = [case for _, case in cross_identity_pairs(prepared, model_config, targets)]
+  return recon, cross
+
+
+def prepare_clips(clips: Sequence[Clip], model_config) -> list[tuple[Clip, np.ndarray, np.ndarray]]:
+  """(clip, driving frames, their landmarks) at the model's resolution, for each clip."""
   prepared = []
   for clip in clips:
     drv, lms = pipeline.prepare_driving(clip, model_config, crop=False, need_landmarks=False)
     prepared.append((clip, drv, lms))
-  recon = [P.reconstruction_case(clip, drv, lms) for clip, drv, lms in prepared]
+  return prepared
+
+
+def cross_identity_pairs(
+  prepared: Sequence[tuple[Clip, np.ndarray, np.ndarray]],
+  model_config,
+  targets: Sequence[tuple[str, Target]] | None = None,
+) -> list[tuple[Clip, P.Case]]:
+  """(driving clip, cross-identity case) for each case of `prepare_clips` output (module doc)."""
+  size = int(model_config.image_size)
   cross = []
   for i, (clip, drv, lms) in enumerate(prepared):
     common = dict(
@@ -99,27 +123,25 @@ def build_cases(
     )
     if clip.ground_truth is not None:
       gt, gt_lms = images.resize_with_points(clip.ground_truth, clip.ground_truth_landmarks, size)
-      cross.append(
-        P.Case(
-          name=clip.name,
-          target=gt[clip.onset],
-          target_landmarks=None if gt_lms is None else gt_lms[clip.onset],
-          target_name="held-out identity",
-          ground_truth=gt,
-          **common,
-        )
+      case = P.Case(
+        name=clip.name,
+        target=gt[clip.onset],
+        target_landmarks=None if gt_lms is None else gt_lms[clip.onset],
+        target_name="held-out identity",
+        ground_truth=gt,
+        **common,
       )
+      cross.append((clip, case))
     elif targets:
       for tname, tgt in targets:
-        cross.append(
-          P.Case(
-            name=f"{tname}_{clip.name}",
-            target=tgt.image,
-            target_landmarks=tgt.landmarks,
-            target_name=tname,
-            **common,
-          )
+        case = P.Case(
+          name=f"{tname}_{clip.name}",
+          target=tgt.image,
+          target_landmarks=tgt.landmarks,
+          target_name=tname,
+          **common,
         )
+        cross.append((clip, case))
     else:
       subject = clip.subject or clip.name
       others = [
@@ -128,16 +150,15 @@ def build_cases(
       if not others:
         continue
       oclip, odrv, olms = others[0]
-      cross.append(
-        P.Case(
-          name=f"{oclip.name}_{clip.name}",
-          target=odrv[oclip.onset],
-          target_landmarks=None if olms is None else olms[oclip.onset],
-          target_name=oclip.name,
-          **common,
-        )
+      case = P.Case(
+        name=f"{oclip.name}_{clip.name}",
+        target=odrv[oclip.onset],
+        target_landmarks=None if olms is None else olms[oclip.onset],
+        target_name=oclip.name,
+        **common,
       )
-  return recon, cross
+      cross.append((clip, case))
+  return cross
 
 
 def make_generate_fn(animator, progress: bool = True):
@@ -198,19 +219,24 @@ def evaluate(
   progress: bool = True,
   verdicts_fn=None,
   personalize=None,
+  recognition=None,
 ) -> dict:
   """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
 
   `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
   after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
 
+  `recognition` (a `me_fomm.evaluate.recognition.RecognitionSetup`, needed by the `recognition`
+  protocol): the recogniser's training clips and the clips to generate from (default: `clips`).
+
   `verdicts_fn(summaries) -> {name: {'passed': bool, 'text': str}}` adds statements to the report (demo).
   Returns {'summaries': {protocol: summary}, 'verdicts': ..., 'paths': {...}}.
   """
-  unknown = set(protocols) - {"reconstruction", "cross_identity"}
-  if unknown:
+  check_protocols(protocols)
+  if "recognition" in protocols and recognition is None:
     raise ValueError(
-      f"unknown protocols {sorted(unknown)}; choose from reconstruction, cross_identity"
+      "the recognition protocol needs the recogniser's training clips "
+      "(recognition=me_fomm.evaluate.recognition.RecognitionSetup(...))"
     )
   if analyzer is None:
     from me_fomm.prior.landmarks import LandmarkDetector
@@ -236,6 +262,16 @@ def evaluate(
     results[name] = fn(cases, gen, analyzer)
     timings[f"{name}_seconds"] = round(time.time() - t0, 1)
   summaries = {k: P.summarize(v) for k, v in results.items()}
+  if "recognition" in protocols:
+    from me_fomm.evaluate import recognition as R
+
+    t0 = time.time()
+    pairs = cross_identity_pairs(
+      prepare_clips(recognition.clips or clips, model.config), model.config, targets
+    )
+    log.info("evaluate: recognition on %d clips", len(pairs))
+    summaries["recognition"] = R.score_recognition(pairs, gen_cross, recognition)
+    timings["recognition_seconds"] = round(time.time() - t0, 1)
   verdicts = verdicts_fn(summaries) if verdicts_fn else None
   meta = dict(meta or {})
   if personalize:
@@ -247,5 +283,7 @@ def evaluate(
     clips=len(clips),
     **timings,
   )
-  paths = report_lib.write_report(out_dir, results, meta=meta, verdicts=verdicts)
+  paths = report_lib.write_report(
+    out_dir, results, meta=meta, verdicts=verdicts, recognition=summaries.get("recognition")
+  )
   return {"summaries": summaries, "verdicts": verdicts, "paths": paths, "results": results}

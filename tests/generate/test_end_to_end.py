@@ -38,7 +38,15 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
 
   # --- demo: report, metrics with model and baseline side by side, the two verdicts, videos per class.
   doc = json.load(open(result["metrics"]))
-  assert set(doc["protocols"]) == {"reconstruction", "cross_identity"}
+  assert set(doc["protocols"]) == {"reconstruction", "cross_identity", "recognition"}
+  # Recognition: generated vs ground truth (the ceiling) vs copy-the-target (the floor) on every
+  # held-out clip, with STSTNet trained on the training identity (one fold).
+  recog = doc["protocols"]["recognition"]["summary"]
+  assert set(recog["rows"]) == {"model", "ground_truth", "driving", "copy_target"}
+  assert recog["ceiling"] == "ground_truth" and recog["folds"] == 1 and recog["cases"] == 3
+  # A clip that never moves has no flow: one class for all, chance recall.
+  assert recog["rows"]["copy_target"]["uar"] == pytest.approx(1 / 3)
+  assert "Recognition" in open(result["report"]).read()
   cross = doc["protocols"]["cross_identity"]["summary"]
   for key in (
     "motion_correlation",
