@@ -18,6 +18,7 @@ COMMANDS = {
   "megc": "run the MEGC2021/2022 generation protocol",
   "evaluate": "score a checkpoint: reconstruction, cross-identity, ground truth; metrics.json + HTML",
   "convert": "convert an original PyTorch checkpoint (.pth.tar or .npz) to an Orbax checkpoint",
+  "export": "export a checkpoint as StableHLO or ONNX (source pass + animation), checked against JAX",
 }
 
 
