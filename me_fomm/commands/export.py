@@ -22,7 +22,8 @@ OPTIONS = (
   O.string(
     "out",
     None,
-    "Path of the export without extension: writes OUT.source.*, OUT.animate.* and OUT.json.",
+    "Path of the export without extension: writes OUT.source.<ext>, OUT.animate.<ext> and "
+    "OUT.json (a trailing .onnx or .stablehlo is dropped).",
     required=True,
   ),
   O.integer("batch", None, "Fix the batch size (default: a symbolic batch axis)."),

@@ -72,13 +72,13 @@ def functions(models, variables, model_config) -> tuple[Function, Function]:
   def keypoints(image, prior_value):
     p = None if prior_value is None else {"value": prior_value}
     kp = models.kp_detector.apply(kp_v, image, prior=p, train=False)
-    return {"value": kp["value"].astype(jnp.float32), "jacobian": kp["jacobian"]}
+    return {k: kp[k].astype(jnp.float32) for k in ("value", "jacobian")}
 
   def source(image, landmarks=None):
     # A still image is its own onset (as `Animator` treats the target photo).
     p = keypoint_prior(cfg, landmarks, landmarks) if prior else None
     kp = keypoints(image, None if p is None else p["value"])
-    return {"kp_value": kp["value"], "kp_jacobian": kp["jacobian"].astype(jnp.float32)}
+    return {"kp_value": kp["value"], "kp_jacobian": kp["jacobian"]}
 
   def animate(
     source,
@@ -101,7 +101,7 @@ def functions(models, variables, model_config) -> tuple[Function, Function]:
     return {
       "prediction": jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0),
       "kp_driving": kp_d["value"],
-      "kp_norm": kp_n["value"].astype(jnp.float32),
+      "kp_norm": kp_n["value"],
     }
 
   image = (BATCH, s, s, c)
@@ -133,3 +133,20 @@ def functions(models, variables, model_config) -> tuple[Function, Function]:
 def fixed(shape: tuple, batch) -> tuple:
   """`shape` with `BATCH` replaced by `batch` (an int, or a symbolic dimension)."""
   return tuple(batch if d == BATCH else d for d in shape)
+
+
+def animate_inputs(kp: dict, source, driving, driving_landmarks=None, onset_landmarks=None) -> dict:
+  """The animation's inputs from the source pass's outputs `kp` on [target, onset frame] (a batch of
+  two), the target image (1, S, S, C), the driving frames and, for prior variants, their landmarks and
+  the onset frame's (1, 68, 2)."""
+  inputs = {
+    "source": source,
+    "source_kp_value": kp["kp_value"][:1],
+    "source_kp_jacobian": kp["kp_jacobian"][:1],
+    "onset_kp_value": kp["kp_value"][1:2],
+    "onset_kp_jacobian": kp["kp_jacobian"][1:2],
+    "driving": driving,
+  }
+  if driving_landmarks is not None:
+    inputs.update(driving_landmarks=driving_landmarks, onset_landmarks=onset_landmarks)
+  return inputs

@@ -10,14 +10,17 @@ StableHLO, onnxruntime for ONNX), in batches of its fixed batch size, the last o
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import tempfile
 
+import jax
 import numpy as np
 
 from me_fomm.data import sources
 from me_fomm.data.clip import Clip
 from me_fomm.export import graphs
+from me_fomm.prior.inputs import keypoint_prior
 
 CORPUS = "synthetic_me/small"
 RESOLUTIONS = (64, 128, 256)  # synthetic_me's stored sizes
@@ -88,20 +91,16 @@ def run_export(exported, frames: dict) -> dict:
   lms = np.stack([frames["target_landmarks"], frames["driving_landmarks"][0]])
   src_in = {"image": images, **({"landmarks": lms} if prior else {})}
   kp = _batched(exported.source, src_in, tuple(src_in), batch)
-  anim_in = {
-    "source": images[:1],
-    "source_kp_value": kp["kp_value"][:1],
-    "source_kp_jacobian": kp["kp_jacobian"][:1],
-    "onset_kp_value": kp["kp_value"][1:],
-    "onset_kp_jacobian": kp["kp_jacobian"][1:],
-    "driving": frames["driving"],
-  }
-  if prior:
-    anim_in["driving_landmarks"] = frames["driving_landmarks"]
-    anim_in["onset_landmarks"] = frames["driving_landmarks"][:1]
+  anim_in = graphs.animate_inputs(
+    kp,
+    images[:1],
+    frames["driving"],
+    frames["driving_landmarks"] if prior else None,
+    frames["driving_landmarks"][:1],
+  )
   per_frame = ("driving", "driving_landmarks") if prior else ("driving",)
   out = _batched(exported.animate, anim_in, per_frame, batch)
-  return {"kp_source": kp["kp_value"][0], **out}
+  return {"kp_source": kp["kp_value"][0], "kp_source_jacobian": kp["kp_jacobian"][0], **out}
 
 
 def run_reference(model, frames: dict) -> dict:
@@ -116,8 +115,13 @@ def run_reference(model, frames: dict) -> dict:
     frames["driving_landmarks"],
     reference=0,
   )
+  # The Animator keeps no Jacobians: the target's come from the keypoint detector itself.
+  prior = keypoint_prior(cfg, frames["target_landmarks"][None], frames["target_landmarks"][None])
+  detect = jax.jit(functools.partial(model.models.kp_detector.apply, train=False))
+  jacobian = detect(model.variables["kp_detector"], frames["target"][None], prior=prior)["jacobian"]
   return {
     "kp_source": animation.kp_source,
+    "kp_source_jacobian": np.asarray(jacobian)[0],
     "prediction": animation.prediction,
     "kp_driving": animation.kp_driving,
     "kp_norm": animation.kp_norm,
