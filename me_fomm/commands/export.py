@@ -45,19 +45,16 @@ log = logging.getLogger("me_fomm.export")
 
 def run(opts) -> dict:
   """Exports (and verifies); returns the manifest with `files` and, with --verify, `verify`."""
-  from me_fomm import export
+  from me_fomm import checkpoint, export
   from me_fomm.export import verify
   from me_fomm.generate import pipeline
 
   if opts.format is None:
     raise ValueError("--format is required: stablehlo or onnx")
-  if opts.batch is not None and opts.batch < 1:
-    raise ValueError(f"--batch must be >= 1 (or omitted for a symbolic batch), got {opts.batch}")
-  if opts.format == "onnx":
-    export.onnx_file.require("jax2onnx")
-    export.onnx_file.require("onnxruntime")
+  export.check_request(opts.format, opts.batch)
   export.check_output(opts.out, opts.format, opts.overwrite)
   model = pipeline.load_model(opts.checkpoint, step=opts.step)
+  step = opts.step if opts.step is not None else checkpoint.latest_step(model.checkpoint)
   export.graphs.export_config(model.config)  # a model the export does not cover fails here
   log.info("exporting %s (%s variant) as %s", model.checkpoint, model.config.variant, opts.format)
   result = export.export(
@@ -66,7 +63,7 @@ def run(opts) -> dict:
     opts.out,
     batch=opts.batch,
     overwrite=opts.overwrite,
-    source_info={"checkpoint": model.checkpoint, "step": opts.step},
+    source_info={"checkpoint": model.checkpoint, "step": step},
   )
   if opts.verify:
     log.info("verifying against the JAX model on %s frames", verify.CORPUS)

@@ -1,6 +1,6 @@
 """A trained model as two deployable functions, StableHLO (`jax.export`) or ONNX (`jax2onnx`).
 
-    files = export(model, "onnx", "exports/demo")   # model: me_fomm.generate.pipeline.load_model(...)
+    result = export(model, "onnx", "exports/demo")  # model: me_fomm.generate.pipeline.load_model(...)
     exported = load("exports/demo.json")
     kp = exported.source({"image": ..., "landmarks": ...})
 
@@ -37,6 +37,17 @@ def paths(out: str, fmt: str) -> dict:
   }
 
 
+def check_request(fmt: str, batch: int | None) -> None:
+  """The format's libraries are installed and the batch is valid (one-line ValueErrors)."""
+  if fmt not in FORMATS:
+    raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+  if batch is not None and batch < 1:
+    raise ValueError(f"--batch must be >= 1 (or omitted for a symbolic batch), got {batch}")
+  if fmt == "onnx":
+    onnx_file.require("jax2onnx")
+    onnx_file.require("onnxruntime")
+
+
 def check_output(out: str, fmt: str, overwrite: bool = False) -> dict:
   """The export's paths, after checking they can be written (call before any work)."""
   files = paths(out, fmt)
@@ -66,10 +77,7 @@ def export(
 ) -> dict:
   """Writes the export of `model` (`models`, `variables`, `config`, as `pipeline.load_model` returns);
   returns its manifest (with `files`). `batch`: fix the batch axis (default: symbolic)."""
-  if batch is not None and batch < 1:
-    raise ValueError(f"--batch must be >= 1 (or omitted for a symbolic batch), got {batch}")
-  if fmt == "onnx":
-    onnx_file.require("jax2onnx")
+  check_request(fmt, batch)
   files = check_output(out, fmt, overwrite)
   cfg = graphs.export_config(model.config)
   functions = graphs.functions(model.models, model.variables, cfg)

@@ -31,7 +31,7 @@ def test_export_and_verify_a_checkpoint(tmp_path, tiny_model_of, synthetic_small
   assert lines[-1].startswith("max abs difference ")
   assert float(lines[-1].split()[-1]) <= 1e-4
   assert result["verify"]["clip"].startswith("synthetic_me/small:")
-  assert result["checkpoint"] == ckpt
+  assert result["checkpoint"] == ckpt and result["step"] == 0
   # An existing export is not replaced without --overwrite.
   with pytest.raises(FileExistsError, match="--overwrite"):
     export_cmd.run(opts)
