@@ -3,7 +3,9 @@
 Times the compiled per-batch program of `me_fomm.generate.animate.Animator` (driving keypoints, relative
 motion transfer, dense motion, generator) on frames already on the device, with randomly initialised
 variables (speed does not depend on the weights). The one-frame figure is the same program compiled for
-batch 1, called frame after frame, as an interactive user would.
+batch 1, called frame after frame, as an interactive user would. With the export extra installed, each
+figure has a twin row (`runtime: onnxruntime`) for the same program exported to ONNX
+(`benchmarks.onnx_runtime`).
 
     python -m benchmarks.run --what=generate --config=fomm_vox --batch=32
     python -m benchmarks.generate --config=demo --batch=8 --image_size=256
@@ -52,6 +54,7 @@ def run(
     steps, warmup, repeats: timed calls per repeat, untimed calls, repeats (median reported).
     image_size: override of the model's resolution (e.g. 256 for the demo config's architecture at 256).
   """
+  from benchmarks import onnx_runtime
   from benchmarks.measure import throughput_row
   from benchmarks.train import synthetic_landmarks
   from me_fomm.prior.inputs import keypoint_prior
@@ -81,6 +84,14 @@ def run(
     row = throughput_row(compiled, call, b, "frames/s", compile_s, n_steps, repeats, warmup)
     row.update(mode=mode, frames_per_call=b, image_size=size, variant=cfg.variant, dtype=cfg.dtype)
     rows.append(row)
+    # The same batch exported to ONNX and run by onnxruntime on CPU (no row without the export extra).
+    ort = onnx_runtime.row(cfg, models, variables, b, n_steps, repeats, warmup)
+    if ort is not None:
+      row["runtime"] = "jax"
+      ort.update(
+        mode=mode, frames_per_call=b, image_size=size, variant=cfg.variant, dtype="float32"
+      )
+      rows.append(ort)
   return rows
 
 

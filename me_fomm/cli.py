@@ -20,6 +20,7 @@ COMMANDS = {
   "convert": "convert an original PyTorch checkpoint (.pth.tar or .npz) to an Orbax checkpoint",
   "recognize": "STSTNet micro-expression recognition, MEGC2019 leave-one-subject-out: UF1 and UAR",
   "augment": "generate cross-identity clips of a corpus as a TFDS dataset (for recognize --augment)",
+  "export": "export a checkpoint as StableHLO or ONNX (source pass + animation), checked against JAX",
 }
 
 

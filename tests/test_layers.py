@@ -70,11 +70,11 @@ LAYERS = (
   ("checkpoint",),
   ("convert", "train", "recognize"),
   ("generate",),
-  ("evaluate",),
+  ("evaluate", "export"),
   ("commands",),
   ("cli",),
 )
-NEVER = {"generate": ("train",), "evaluate": ("train",)}
+NEVER = {"generate": ("train",), "evaluate": ("train",), "export": ("train",)}
 
 
 def _package(path: pathlib.Path) -> str:
