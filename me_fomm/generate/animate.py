@@ -47,6 +47,23 @@ from me_fomm.prior.au_keypoints import region_keypoints
 from me_fomm.prior.inputs import follows_landmarks, keypoint_prior, landmark_jacobians
 
 
+def check_landmark_driving(model_config) -> None:
+  """ValueError (one line, naming the variant that can) unless the model can be driven by landmarks alone."""
+  if follows_landmarks(model_config):
+    return
+  how = (
+    "onset prior keypoints: their values stay at the onset frame and the motion is read from the "
+    "driving image"
+    if model_config.kp_mode == "prior"
+    else "learned keypoints, read from the driving image"
+  )
+  raise ValueError(
+    "driving by landmarks alone (AU codes) needs keypoints that follow each frame's landmarks: a "
+    f"tip24 checkpoint (per-frame prior keypoints, the demo's default); this one is "
+    f"{model_config.variant} ({how})"
+  )
+
+
 def _next_pow2(n: int) -> int:
   return 1 << max(0, int(n - 1).bit_length())
 
@@ -196,18 +213,7 @@ class Animator:
   def _landmark_motion(self, target_landmarks, driving_landmarks, reference: int):
     """(frames, target prior, driving keypoint values (T, K, 2), local affine maps (T, K, 2, 2)) of a
     landmark track that drives without frames (see the module doc)."""
-    if not follows_landmarks(self.config):
-      how = (
-        "onset prior keypoints: their values stay at the onset frame and the motion is read from the "
-        "driving image"
-        if self.uses_prior
-        else "learned keypoints, read from the driving image"
-      )
-      raise ValueError(
-        "driving by landmarks alone (AU codes) needs keypoints that follow each frame's landmarks: a "
-        f"tip24 checkpoint (per-frame prior keypoints, the demo's default); this one is "
-        f"{self.config.variant} ({how})"
-      )
+    check_landmark_driving(self.config)
     if target_landmarks is None or driving_landmarks is None:
       raise ValueError(
         "driving by landmarks: pass target_landmarks (68, 2) and driving_landmarks (T, 68, 2)"
