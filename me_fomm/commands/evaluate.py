@@ -6,6 +6,8 @@ r"""`me-fomm evaluate`: score a checkpoint; writes metrics.json and report.html.
 Protocols (see me_fomm/evaluate/protocols.py): reconstruction (first frame drives its own clip: L1, LPIPS,
 AKD, MKR, AED) and cross-identity (AED to the target, motion fidelity; on synthetic_me also L1, LPIPS and AKD
 against the stored ground truth). Every table has the copy-the-target baseline beside the model.
+`--protocols=reconstruction,cross_identity,au_driven` adds the cross-identity cases generated from each
+clip's FACS codes alone (tip24 checkpoints; `--au_model` for a fitted AU model), beside the clip-driven result.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ OPTIONS = (
   ),
   O.integer("per_class", 2, "Clips per class to score (0 = all)."),
   O.integer("max_clips", 0, "At most this many clips (0 = no limit)."),
-  O.strings("protocols", ["reconstruction", "cross_identity"], "Protocols to run."),
+  O.strings(
+    "protocols",
+    ["reconstruction", "cross_identity"],
+    "Protocols to run: reconstruction, cross_identity, au_driven (tip24).",
+  ),
+  O.string("au_model", None, "AU motion model of au_driven (default: the FACS patterns)."),
   O.integer("image_size", None, "Stored resolution to read (default: the dataset's default)."),
   O.BATCH_SIZE,
   O.OVERWRITE,
@@ -67,6 +74,7 @@ def run(opts, progress: bool = True) -> dict:
       tmp,
       targets=targets,
       protocols=tuple(opts.protocols),
+      au_model=opts.au_model,
       batch_size=opts.batch_size,
       meta=meta,
       progress=progress,

@@ -132,3 +132,33 @@ def test_cli_unknown_au_is_one_line_exit_2(setup, tmp_path):
   lines = proc.stderr.strip().splitlines()
   assert len(lines) == 1 and "unknown action unit(s) 3; the vocabulary" in lines[0], proc.stderr
   assert not (tmp_path / "o").exists()
+
+
+def test_au_driven_protocol_beside_the_clip_driven(setup, synthetic_small, tmp_path):
+  import json
+
+  from me_fomm.data import sources
+  from me_fomm.evaluate import protocols as P
+  from me_fomm.evaluate import runner
+
+  model = pipeline.load_model(setup["tip24"])
+  assert runner.protocols_for(model.config)[-1] == "au_driven"
+  assert "au_driven" not in runner.protocols_for(tiny_model("seed"))
+  test = sources.load("synthetic_me/small_64", str(synthetic_small), "test")
+  clips = runner.select_clips(test, max_clips=1)
+  result = runner.evaluate(
+    model, clips, str(tmp_path / "r"), protocols=runner.PROTOCOLS[1:], batch_size=16, progress=False
+  )
+  au = result["results"]["au_driven"][0]
+  clip = result["results"]["cross_identity"][0]
+  assert au.case is clip.case and au.case.action_units == clips[0].action_units != ()
+  assert au.generated.shape == clip.generated.shape  # the clip's own timing, frame for frame
+  assert not np.allclose(au.generated, clip.generated)  # generated from the codes, not the frames
+  assert au.values[P.CLIP_DRIVEN] == clip.values[P.MODEL]
+  doc = json.load(open(result["paths"]["metrics"]))
+  summary = doc["protocols"]["au_driven"]["summary"]
+  assert {"model", "clip_driven", "copy_target", "ground_truth"} <= set(summary)
+  assert "gt_akd" in summary["model"] and "motion_correlation" in summary["clip_driven"]
+  assert doc["meta"]["au_model"] == "default"
+  page = open(result["paths"]["html"]).read()
+  assert "clip-driven" in page and "rendered from the same default AU patterns" in page
