@@ -17,14 +17,14 @@ Facial-prior variants (`kp_mode='prior'`) give the keypoint detector the 18 AU k
   and the motion is carried entirely by the Jacobians J_dt J_d0^-1;
 * `prior_frames='per_frame'` (tip24): every frame gets its own AU keypoints, so values move too.
 
-Driving by landmarks alone (`driving_frames=None`: an AU-driven clip, `me_fomm.generate.driving.au_clip`)
+Driving by landmarks alone (`driving_frames=None`: an AU-driven clip, `me_fomm.generate.driving.AuMotion`)
 needs keypoints that follow the landmarks (`me_fomm.prior.inputs.follows_landmarks`: tip24). There is no
 driving image to read keypoints from, so the driving keypoints are built from the landmark track: values
 `keypoint_prior` of each frame's landmarks, Jacobians J_dt = A_t J_s with A_t the local affine map of the
 landmark motion around each keypoint (`me_fomm.prior.inputs.landmark_jacobians`, FOMM's first-order
 motion model taken from the landmarks), and the reference frame's keypoints = (its values, J_s). Relative
-transfer then gives kp_t = kp_s + (value_t - value_0) and J = A_t J_s, as a driving clip of the same motion
-would.
+transfer then gives kp_t = kp_s + (value_t - value_0), the values a driving clip with these landmarks would
+give, and J = A_t J_s, the Jacobian the landmarks imply in place of the one read from a driving image.
 
 `regions` (`me_fomm.prior.au_keypoints.REGIONS`) keeps the motion in those regions' keypoints only (the
 others stay the target's) and applies `magnify` there; it needs AU keypoints (seed, tip24).

@@ -48,12 +48,23 @@ def setup(tmp_path_factory):
 def test_generate_from_action_units(setup, tmp_path):
   opts = dict(checkpoint=setup["tip24"], target=setup["photo"], batch_size=8)
   r = generate.run(
-    make(generate.OPTIONS, au="4+7", duration_ms=200, fps=50, out=str(tmp_path / "g"), **opts),
+    make(
+      generate.OPTIONS,
+      au="4+7",
+      duration_ms=200,
+      fps=50,
+      out=str(tmp_path / "g"),
+      side_by_side=True,
+      draw_keypoints=True,
+      **opts,
+    ),
     progress=False,
   )
   assert r["frames"] == 10 and r["fps"] == 50  # duration x fps
   assert os.path.basename(r["files"]["generated_mp4"]) == "astronaut_au4+7.mp4"
   assert video.read_frames(r["files"]["generated_mp4"]).shape == (10, 64, 64, 3)
+  # Side by side: the still target with its moving AU keypoints | target | generated.
+  assert video.read_frames(r["files"]["side_by_side_mp4"]).shape[:3] == (10, 64, 3 * 64 + 4)
   # The animator is driven by the target's own landmarks moved by the patterns: the keypoints follow them.
   model = pipeline.load_model(setup["tip24"])
   tgt = target_lib.prepare_target(skimage.data.astronaut(), 64)
