@@ -160,11 +160,11 @@ def au_motion_of(case: P.Case, au_model) -> AuMotion | None:
   aus = tuple(a for a in case.action_units if a in au_model.patterns)
   t, onset = len(case.driving), case.reference
   offset = case.offset if case.offset is not None and onset + 1 < case.offset < t else t - 1
-  apex = case.apex
-  if apex is None or not onset < apex < offset:
-    apex = min(max(onset + round(au_model.apex_fraction * (offset - onset)), onset + 1), offset - 1)
   if not aus or not onset + 1 < offset:
     return None
+  apex = case.apex
+  if apex is None or not onset < apex < offset:  # uncoded apex: the model's typical position
+    apex = min(max(onset + round(au_model.apex_fraction * (offset - onset)), onset + 1), offset - 1)
   return AuMotion.parse(aus, au_model, timing=(t, onset, apex, offset), fps=case.fps)
 
 
@@ -264,9 +264,9 @@ def evaluate(
     else make_generate_fn(animator, progress)
   )
   recon, cross = build_cases(clips, model.config, targets)
-  coded = [c for c in cross if au_model is not None and au_motion_of(c, au_model) is not None]
-  gen_au = None
+  coded, gen_au = [], None
   if "au_driven" in protocols:
+    coded = [c for c in cross if au_motion_of(c, au_model) is not None]
     gen_au = (
       make_personalized_generate_fn(model, personalize, batch_size, progress, au_model)
       if personalize
