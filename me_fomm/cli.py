@@ -1,6 +1,6 @@
 """The `me-fomm` console script: one entry point, one subcommand per job.
 
-Each subcommand lives in `me_fomm.commands.<name>`: its flags are one table (`OPTIONS`, see
+Each subcommand lives in `me_fomm.commands.<name>` (dashes as underscores: `fit-au` -> `fit_au`): its flags are one table (`OPTIONS`, see
 `me_fomm.commands.options`), its job is `run(opts)` and `show(result)` prints what it did. Only the chosen
 subcommand's module is imported and only its flags are defined, so `--help` lists the flags that matter
 for that job and importing one job never pays for another's dependencies.
@@ -14,13 +14,14 @@ COMMANDS = {
   "demo": "build the synthetic corpus, train the demo config, generate, evaluate (no download)",
   "prepare": "convert a corpus (casme2, samm, smic, megc, synthetic_me, custom) to TFDS records",
   "train": "train a config (same as `python -m experiments.train`)",
-  "generate": "drive a target face with a micro-expression clip; writes mp4 and GIF",
+  "generate": "drive a target face with a micro-expression clip or FACS action units; mp4 and GIF",
   "megc": "run the MEGC2021/2022 generation protocol",
   "evaluate": "score a checkpoint: reconstruction, cross-identity, ground truth; metrics.json + HTML",
   "convert": "convert an original PyTorch checkpoint (.pth.tar or .npz) to an Orbax checkpoint",
   "recognize": "STSTNet micro-expression recognition, MEGC2019 leave-one-subject-out: UF1 and UAR",
   "augment": "generate cross-identity clips of a corpus as a TFDS dataset (for recognize --augment)",
   "export": "export a checkpoint as StableHLO or ONNX (source pass + animation), checked against JAX",
+  "fit-au": "fit the AU motion model (landmark patterns per action unit) on a FACS-coded corpus",
 }
 
 
@@ -46,7 +47,7 @@ def main(argv=None) -> None:
 
 def run(name: str, args) -> None:
   """Defines command `name`'s flags, parses `args` and runs it (also `python -m experiments.train`)."""
-  module = importlib.import_module(f"me_fomm.commands.{name}")
+  module = importlib.import_module(f"me_fomm.commands.{name.replace('-', '_')}")
   from me_fomm.commands import options
 
   prog = f"me-fomm {name}"

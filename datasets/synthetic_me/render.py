@@ -2,7 +2,9 @@
 
 A clip is an action-unit pattern (a displacement of some of dlib's 68 landmarks, expressed in
 the face's own frame: x along the eye line, y down), an intensity curve (neutral, onset, apex,
-offset, neutral) and a small head jitter (translation + rotation about the face centre).
+offset, neutral) and a small head jitter (translation + rotation about the face centre). The
+patterns, the face frame, the class prototypes and the intensity curve are the library's AU
+motion model (`me_fomm.prior.au_motion`, `me_fomm.prior.au_patterns`).
 
 Rendering is a backward warp with cv2.remap. The displacement field D is a Gaussian radial
 basis function interpolant (Hardy/Micchelli-style scattered-data interpolation): weights w
@@ -25,85 +27,22 @@ import dataclasses
 import cv2
 import numpy as np
 
+from me_fomm.prior import au_motion
+from me_fomm.prior.au_patterns import CLASS_AUS
+
 LABELS = ("negative", "positive", "surprise")
-
-# Unit displacement directions per action unit: {AU: [(landmark indices, (dx, dy))]} in the
-# face frame (dx toward the image's right along the eye line, dy down). dlib indices: jaw
-# 0-16, subject's right brow 17-21, left brow 22-26, nose 27-35, right eye 36-41, left eye
-# 42-47, outer lips 48-59 (corners 48, 54), inner lips 60-67. Patterns follow the FACS
-# descriptions (Ekman & Friesen 1978) of each unit's visible landmark motion.
-AU_PATTERNS = {
-  1: [((20, 21, 22, 23), (0.0, -1.0)), ((19, 24), (0.0, -0.6))],  # inner brow raiser
-  2: [
-    ((17, 26), (0.0, -0.8)),
-    ((18, 25), (0.0, -1.0)),
-    ((19, 24), (0.0, -0.5)),
-  ],  # outer brow raiser
-  4: [
-    ((19, 20, 21), (0.5, 0.8)),
-    ((22, 23, 24), (-0.5, 0.8)),
-    ((18,), (0.3, 0.6)),  # brow lowerer
-    ((25,), (-0.3, 0.6)),
-    ((17, 26), (0.0, 0.4)),
-  ],
-  5: [((37, 38, 43, 44), (0.0, -1.0))],  # upper lid raiser
-  6: [
-    ((40, 41, 46, 47), (0.0, -0.7)),
-    ((36,), (0.2, -0.3)),
-    ((45,), (-0.2, -0.3)),  # cheek raiser
-    ((1, 2, 14, 15), (0.0, -0.5)),
-  ],
-  7: [((40, 41, 46, 47), (0.0, -1.0)), ((37, 38, 43, 44), (0.0, 0.4))],  # lid tightener
-  12: [
-    ((48,), (-0.8, -0.8)),
-    ((54,), (0.8, -0.8)),
-    ((49, 59, 60), (-0.4, -0.4)),  # lip corner puller
-    ((53, 55, 64), (0.4, -0.4)),
-  ],
-  14: [
-    ((48,), (-0.7, 0.0)),
-    ((54,), (0.7, 0.0)),
-    ((60,), (-0.4, 0.0)),
-    ((64,), (0.4, 0.0)),
-  ],  # dimpler
-  15: [((48, 54), (0.0, 1.0)), ((55, 59, 60, 64), (0.0, 0.5))],  # lip corner depressor
-  17: [
-    ((7, 8, 9), (0.0, -1.0)),
-    ((56, 57, 58), (0.0, -0.8)),
-    ((65, 66, 67), (0.0, -0.5)),  # chin raiser
-    ((6, 10), (0.0, -0.5)),
-  ],
-  26: [
-    ((8,), (0.0, 1.0)),
-    ((7, 9), (0.0, 0.9)),
-    ((6, 10), (0.0, 0.7)),
-    ((5, 11), (0.0, 0.4)),  # jaw drop
-    ((55, 56, 57, 58, 59), (0.0, 0.9)),
-    ((65, 66, 67), (0.0, 0.8)),
-  ],
-}
-
-# Class -> candidate AU combinations (one is drawn per clip) and the emotion word stored.
-CLASS_AUS = {
-  "positive": [((6, 12), "happiness")],
-  "negative": [((4, 7, 14), "contempt"), ((4, 7, 15, 17), "sadness")],
-  "surprise": [((1, 2, 5, 26), "surprise")],
-}
 
 
 def pattern_displacement(aus, landmarks: np.ndarray) -> np.ndarray:
-  """(68, 2) unit displacement (max norm 1) of an AU combination on a face's landmarks, in pixels
-  directions of that face (its eye line sets the axes, so a tilted face moves consistently)."""
-  local = np.zeros((68, 2), np.float64)
-  for au in aus:
-    for idx, vec in AU_PATTERNS[au]:
-      local[list(idx)] += vec
+  """(68, 2) unit displacement (max norm 1) of an AU combination on a face's landmarks, in pixel
+  directions of that face (its eye line sets the axes, so a tilted face moves consistently).
+
+  The patterns and the face frame are the library's AU motion model (`me_fomm.prior.au_motion`,
+  default patterns written from FACS), so generation from AU codes and these clips share one
+  definition; the renderer draws the apex amplitude itself (`Motion.amplitude_px256`)."""
+  local = au_motion.default_model().combine(aus)
   local /= max(np.linalg.norm(local, axis=1).max(), 1e-9)
-  right_eye, left_eye = landmarks[36:42].mean(0), landmarks[42:48].mean(0)
-  ex = left_eye - right_eye
-  ex = ex / max(np.linalg.norm(ex), 1e-9)
-  ey = np.array([-ex[1], ex[0]])
-  return local[:, :1] * ex[None] + local[:, 1:] * ey[None]
+  return au_motion.to_image(local, landmarks)
 
 
 @dataclasses.dataclass
@@ -140,10 +79,8 @@ def sample_motion(
   offset = int(t - 1 - rng.integers(0, min(2, t // 6) + 1))
   apex = int(round(onset + (offset - onset) * rng.uniform(0.35, 0.55)))
   apex = min(max(apex, onset + 1), offset - 1)
+  intensity = au_motion.envelope(t, onset, apex, offset)
   idx = np.arange(t, dtype=np.float64)
-  rise = 0.5 - 0.5 * np.cos(np.pi * np.clip((idx - onset) / (apex - onset), 0, 1))
-  fall = 0.5 + 0.5 * np.cos(np.pi * np.clip((idx - apex) / (offset - apex), 0, 1))
-  intensity = np.where(idx <= apex, rise, fall)
   # Jitter: two random sinusoids per component, periods longer than the clip's half-length.
   phase = idx / t
   jitter = np.zeros((t, 3))

@@ -7,9 +7,10 @@
 2. trains the built-in `demo` config (experiments/configs/demo.py),
 3. drives the held-out identity with held-out (test-split) clips of each class -> mp4 + GIF (optionally after
    fine-tuning the generator on the held-out target photo alone: `--personalize_steps`),
-4. evaluates (reconstruction; cross-identity with motion fidelity and ground-truth metrics) against the
-   copy-the-target baseline, and recognition (STSTNet trained on the training identity classifies the
-   generated, ground-truth and copy clips of every held-out clip), writes metrics.json + report.html,
+4. evaluates (reconstruction; cross-identity with motion fidelity and ground-truth metrics; with tip24 the
+   same cases generated from their FACS codes alone, `au_driven`) against the copy-the-target baseline,
+   and recognition (STSTNet trained on the training identity classifies the generated, ground-truth and
+   copy clips of every held-out clip), writes metrics.json + report.html,
 5. says whether the trained model beats the baseline on motion fidelity and on AKD against the ground truth.
 
 About 6 to 15 minutes on two CPU cores; `--quick` runs the same chain at toy size (tests, smoke checks).
@@ -181,7 +182,7 @@ def run(opts, progress: bool = True) -> dict:
       progress=progress,
       verdicts_fn=demo_verdicts,
       personalize=personalize_config(config),
-      protocols=("reconstruction", "cross_identity", "recognition"),
+      protocols=runner.protocols_for(model.config, recognition=True),
       recognition=recognition,
       meta={
         "demo": "quick" if opts.quick else "full",

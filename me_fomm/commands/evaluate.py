@@ -6,6 +6,8 @@ r"""`me-fomm evaluate`: score a checkpoint; writes metrics.json and report.html.
 Protocols (see me_fomm/evaluate/protocols.py): reconstruction (first frame drives its own clip: L1, LPIPS,
 AKD, MKR, AED) and cross-identity (AED to the target, motion fidelity; on synthetic_me also L1, LPIPS and AKD
 against the stored ground truth). Every table has the copy-the-target baseline beside the model.
+`--protocols=...,au_driven` adds the cross-identity cases generated from each clip's FACS codes alone
+(tip24 checkpoints; `--au_model` for a fitted AU model), beside the clip-driven result.
 `--protocols=...,recognition` adds the recognition protocol (me_fomm/evaluate/recognition.py): STSTNet,
 trained on the dataset's `train` split without the held-out subject (on synthetic_me: the training
 identity's clips), classifies the generated clips beside the driving clips / ground truth and the copy.
@@ -39,8 +41,9 @@ OPTIONS = (
   O.strings(
     "protocols",
     ["reconstruction", "cross_identity"],
-    "Protocols to run: reconstruction, cross_identity, recognition.",
+    "Protocols to run: reconstruction, cross_identity, au_driven (tip24), recognition.",
   ),
+  O.string("au_model", None, "AU motion model of au_driven (default: the FACS patterns)."),
   O.integer("image_size", None, "Stored resolution to read (default: the dataset's default)."),
   O.BATCH_SIZE,
   O.OVERWRITE,
@@ -83,6 +86,7 @@ def run(opts, progress: bool = True) -> dict:
       tmp,
       targets=targets,
       protocols=tuple(opts.protocols),
+      au_model=opts.au_model,
       batch_size=opts.batch_size,
       meta=meta,
       progress=progress,

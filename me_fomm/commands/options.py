@@ -150,6 +150,12 @@ GENERATION = (
     "adapt_scale", False, "Scale the relative motion by the ratio of the keypoint hull areas."
   ),
   real("magnify", 1.0, "Motion magnification alpha (1 = as driven)."),
+  strings(
+    "regions",
+    None,
+    "Move (and --magnify) only these face regions' keypoints, e.g. mouth,brows (brows, eyes, nose, "
+    "cheeks, mouth); the rest of the face holds still. Needs AU keypoints (seed, tip24).",
+  ),
   boolean("side_by_side", False, "Also write driving | target | generated."),
   boolean(
     "draw_keypoints", False, "Draw the keypoints (on the side-by-side video, or a separate one)."
@@ -160,12 +166,30 @@ GENERATION = (
 )
 
 
+# A micro-expression from FACS action units instead of a clip (`--au` of generate, megc's --au_templates).
+AU_MOTION = (
+  string(
+    "au_model",
+    None,
+    "AU motion model file from `me-fomm fit-au` (default: the patterns written from FACS).",
+  ),
+  real("intensity", 1.0, "Scales the AU patterns (1 = the AU model's)."),
+  real(
+    "duration_ms", None, "Onset-to-offset duration of an AU clip (default: the AU model's, 300 ms)."
+  ),
+)
+
+
 def check_generation(opts) -> None:
   """The generation options' own ranges, checked before any work."""
   if opts.batch_size < 1:
     raise ValueError(f"--batch_size must be >= 1, got {opts.batch_size}")
   if not opts.magnify > 0:
     raise ValueError(f"--magnify must be > 0 (1 = motion as driven), got {opts.magnify}")
+  if opts.regions:
+    from me_fomm.prior.au_keypoints import parse_regions
+
+    opts.regions = list(parse_regions(opts.regions))
 
 
 # ------------------------------------------------------------------------------------ running a command

@@ -36,6 +36,8 @@ class Clip:
     ground_truth: optional uint8 (T, H, W, 3): the same motion on another identity (synthetic_me).
     ground_truth_landmarks: optional float32 (T, 68, 2) landmarks of `ground_truth` (exact).
     corpus, clip_id, subject: where a corpus clip came from ('' for files).
+    landmark_driven: the motion is in `landmarks` alone and `frames` are the still target (a clip made from
+      FACS action units, `me_fomm.generate.driving.AuMotion`): the animator reads only the landmarks.
   """
 
   frames: np.ndarray
@@ -52,6 +54,7 @@ class Clip:
   corpus: str = ""
   clip_id: str = ""
   subject: str = ""
+  landmark_driven: bool = False
 
   def __len__(self) -> int:
     return int(self.frames.shape[0])

@@ -7,6 +7,9 @@
   motion fidelity (`motion`: AU keypoint trajectories of driving vs generated, correlation and apex ratio).
 * Ground truth (synthetic_me): the corpus stores the same motion rendered on the held-out identity, so a
   cross-identity generation can be scored directly against it: L1, LPIPS, AKD.
+* AU-driven: the cross-identity cases generated from each clip's FACS codes and its onset/apex/offset alone
+  (`me_fomm.generate.driving.AuMotion`, no driving frames), scored exactly like the clip-driven generation
+  (against the driving clip's motion and the ground truth), with the clip-driven result as a row of its own.
 
 The baseline copies the target unchanged into every frame. It is perfect on identity and scores the floor on
 motion; what a model adds is the distance between its row and the baseline's. Where a ground truth exists it
@@ -32,7 +35,8 @@ from me_fomm.evaluate.motion import motion_fidelity_from_landmarks
 log = logging.getLogger(__name__)
 
 MODEL, BASELINE, GROUND_TRUTH = "model", "copy_target", "ground_truth"
-ROWS = (MODEL, BASELINE, GROUND_TRUTH)
+CLIP_DRIVEN = "clip_driven"  # au_driven only: the same case generated from the driving clip
+ROWS = (MODEL, CLIP_DRIVEN, BASELINE, GROUND_TRUTH)
 
 
 @dataclasses.dataclass
@@ -42,8 +46,8 @@ class Case:
   Every frame array is uint8 RGB as stored (clip frames, target crops): target (S, S, 3), driving (T, S, S, 3),
   ground_truth (T, S, S, 3) or None. They are converted to float32 [0, 1] once, where the model (the animator)
   or a metric needs them (`frames01`). Landmarks are float32 dlib pixels at S: target_landmarks (68, 2),
-  driving_landmarks (T, 68, 2), or None. reference: onset index; apex: driving apex or None; name, label and
-  target_name for the report.
+  driving_landmarks (T, 68, 2), or None. reference: onset index; apex, offset: driving apex and offset or None;
+  name, label and target_name for the report; action_units: the clip's FACS codes (the au_driven protocol).
   """
 
   name: str
@@ -57,6 +61,8 @@ class Case:
   target_name: str = ""
   ground_truth: np.ndarray | None = None
   fps: float = 25.0
+  offset: int | None = None
+  action_units: tuple = ()
 
   def __post_init__(self):
     for key in ("target", "driving", "ground_truth"):

@@ -36,6 +36,15 @@ METRIC_DOC = {
 PROTOCOL_TITLES = {
   "reconstruction": "Reconstruction: the first frame drives its own clip",
   "cross_identity": "Cross-identity: a target face driven by another person's clip",
+  "au_driven": "AU-driven: the same targets moved by each clip's FACS codes alone (no driving frames)",
+}
+PROTOCOL_NOTES = {
+  "au_driven": "The model row is generated from the clip's action units and its onset/apex/offset only "
+  "(the AU motion model moves the target's own landmarks); the clip-driven row is the cross-identity "
+  "generation of the same cases. On synthetic_me the clips themselves are rendered from the same default "
+  "AU patterns, so this measures how well the model follows an AU-moved landmark track, not how "
+  "faithful the patterns are to real faces; the AU row also lacks the clip's per-clip amplitude and "
+  "head jitter. The driving panel shows the coded clip, which the AU row does not see.",
 }
 
 
@@ -148,15 +157,17 @@ def write_report(
 def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Mapping]) -> str:
   model, base = summary[P.MODEL], summary[P.BASELINE]
   truth = summary.get(P.GROUND_TRUTH)
+  by_clip = summary.get(P.CLIP_DRIVEN)
   rows = []
   for k in model:
     if k == "scored_cases":
       continue
     verdict = {True: "model", False: "baseline", None: ""}[cmp.get(k)]
     truth_cell = "" if truth is None else f"<td>{_fmt(truth.get(k))}</td>"
+    clip_cell = "" if by_clip is None else f"<td>{_fmt(by_clip.get(k))}</td>"
     rows.append(
       f"<tr><td title='{html.escape(METRIC_DOC.get(k, ''))}'>{html.escape(k)}</td>"
-      f"<td>{_fmt(model[k])}</td><td>{_fmt(base.get(k))}</td>{truth_cell}"
+      f"<td>{_fmt(model[k])}</td>{clip_cell}<td>{_fmt(base.get(k))}</td>{truth_cell}"
       f"<td class='{verdict}'>{verdict}</td>"
       f"<td>{model['scored_cases'].get(k, 0)}/{summary['cases']}</td>"
       f"<td class='doc'>{html.escape(METRIC_DOC.get(k, ''))}</td></tr>"
@@ -167,12 +178,16 @@ def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Ma
     else "<th title='the stored ground truth scored as a generation'>ground truth</th>"
   )
   table = (
-    "<table><tr><th>metric</th><th>model</th><th>copy target</th>"
+    "<table><tr><th>metric</th><th>model</th>"
+    + ("" if by_clip is None else "<th>clip-driven</th>")
+    + "<th>copy target</th>"
     + truth_head
     + "<th>better</th><th>clips scored</th><th>definition</th></tr>"
     + "".join(rows)
     + "</table>"
   )
+  if name in PROTOCOL_NOTES:
+    table += f"<p class='base'>{html.escape(PROTOCOL_NOTES[name])}</p>"
   if truth is not None:
     table += (
       "<p class='base'>The ground-truth column scores the true frames like a generation: the most a "
@@ -251,8 +266,11 @@ def format_summaries(summaries: Mapping) -> str:
       lines.append(format_summary(s))
       continue
     truth = s.get(P.GROUND_TRUTH)
+    by_clip = s.get(P.CLIP_DRIVEN)
     lines.append(
-      f"{name} ({s['cases']} clips)          model    copy-target  better"
+      f"{name} ({s['cases']} clips)          model"
+      + ("  clip-driven" if by_clip else "")
+      + "    copy-target  better"
       + ("    ground truth (ceiling)" if truth else "")
     )
     cmp = comparisons(s)
@@ -262,5 +280,6 @@ def format_summaries(summaries: Mapping) -> str:
       b = s[P.BASELINE].get(k, float("nan"))
       better = ({True: "model", False: "baseline"}).get(cmp[k], "")
       t = "" if not truth or k not in truth else f"{truth[k]:12.4f}"
-      lines.append(f"  {k:24s} {v:9.4f} {b:9.4f}    {better:8s}{t}")
+      c = "" if not by_clip else f" {by_clip.get(k, float('nan')):11.4f}"
+      lines.append(f"  {k:24s} {v:9.4f}{c} {b:9.4f}    {better:8s}{t}")
   return "\n".join(lines)

@@ -8,6 +8,8 @@ to the model's resolution with their landmarks and ground truth (`me_fomm.data.i
     ground truth of the same motion on that identity;
   - given target photos (`--targets`): each photo x each clip;
   - otherwise the onset frame of a clip of another subject.
+* au_driven: the cross-identity cases again, each generated from its clip's FACS codes and timing alone
+  (`make_generate_fn(..., au_model=...)`); needs a checkpoint whose keypoints follow landmarks (tip24).
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from me_fomm.evaluate import metrics as M
 from me_fomm.evaluate import protocols as P
 from me_fomm.evaluate import report as report_lib
 from me_fomm.generate import pipeline
+from me_fomm.generate.driving import AuMotion
 from me_fomm.generate.target import Target
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS = ("reconstruction", "cross_identity", "recognition")
+PROTOCOLS = ("reconstruction", "cross_identity", "au_driven", "recognition")
 
 
 def check_protocols(protocols) -> None:
@@ -118,6 +121,8 @@ def cross_identity_pairs(
       driving_landmarks=lms,
       reference=clip.onset,
       apex=clip.apex,
+      offset=clip.offset,
+      action_units=clip.action_units,
       label=clip.label,
       fps=clip.fps,
     )
@@ -161,13 +166,42 @@ def cross_identity_pairs(
   return cross
 
 
-def make_generate_fn(animator, progress: bool = True):
+def protocols_for(model_config, recognition: bool = False) -> tuple[str, ...]:
+  """The protocols the model can be scored on: au_driven needs keypoints that follow landmarks, and
+  recognition the recogniser's training clips (`recognition=True` when the caller has them)."""
+  from me_fomm.prior.inputs import follows_landmarks
+
+  out = ("reconstruction", "cross_identity")
+  out += ("au_driven",) if follows_landmarks(model_config) else ()
+  return out + (("recognition",) if recognition else ())
+
+
+def au_motion_of(case: P.Case, au_model) -> AuMotion | None:
+  """The case's clip as FACS codes with its onset/apex/offset (None when it has no code the model has)."""
+  aus = tuple(a for a in case.action_units if a in au_model.patterns)
+  t, onset = len(case.driving), case.reference
+  offset = case.offset if case.offset is not None and onset + 1 < case.offset < t else t - 1
+  if not aus or not onset + 1 < offset:
+    return None
+  apex = case.apex
+  if apex is None or not onset < apex < offset:  # uncoded apex: the model's typical position
+    apex = min(max(onset + round(au_model.apex_fraction * (offset - onset)), onset + 1), offset - 1)
+  return AuMotion.parse(aus, au_model, timing=(t, onset, apex, offset), fps=case.fps)
+
+
+def make_generate_fn(animator, progress: bool = True, au_model=None):
+  """case -> generated frames: driven by the case's clip, or, with `au_model`, by its FACS codes alone."""
+
   def generate(case: P.Case) -> np.ndarray:
+    driving, landmarks = case.driving, case.driving_landmarks
+    if au_model is not None:
+      target = Target(image=case.target, landmarks=case.target_landmarks, box=None, faces_found=1)
+      driving, landmarks = None, au_motion_of(case, au_model).clip(target).landmarks
     return animator.run(
       case.target,
-      case.driving,
+      driving,
       target_landmarks=case.target_landmarks,
-      driving_landmarks=case.driving_landmarks,
+      driving_landmarks=landmarks,
       reference=case.reference,
       progress=f"generating {case.name}" if progress else False,
     ).prediction
@@ -176,7 +210,7 @@ def make_generate_fn(animator, progress: bool = True):
 
 
 def make_personalized_generate_fn(
-  model: pipeline.LoadedModel, config, batch_size: int = 32, progress: bool = True
+  model: pipeline.LoadedModel, config, batch_size: int = 32, progress: bool = True, au_model=None
 ):
   """Like `make_generate_fn`, but the generator is first fine-tuned on each new target photo alone
   (`me_fomm.generate.personalize`, test-time personalisation); one fine-tuning per target identity."""
@@ -202,7 +236,7 @@ def make_personalized_generate_fn(
       )
       cache.clear()
       cache[key] = Animator(model.models, v, model.config, batch_size=batch_size)
-    return make_generate_fn(cache[key], progress)(case)
+    return make_generate_fn(cache[key], progress, au_model)(case)
 
   return generate
 
@@ -220,11 +254,13 @@ def evaluate(
   verdicts_fn=None,
   personalize=None,
   recognition=None,
+  au_model=None,
 ) -> dict:
   """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
 
   `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
   after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
+  `au_model`: the AU motion model of the au_driven protocol (an AUModel or a file; None = the default).
 
   `recognition` (a `me_fomm.evaluate.recognition.RecognitionSetup`, needed by the `recognition`
   protocol): the recogniser's training clips and the clips to generate from (default: `clips`).
@@ -238,29 +274,49 @@ def evaluate(
       "the recognition protocol needs the recogniser's training clips "
       "(recognition=me_fomm.evaluate.recognition.RecognitionSetup(...))"
     )
+  if "au_driven" in protocols:
+    from me_fomm.generate.animate import check_landmark_driving
+    from me_fomm.prior import au_motion
+
+    check_landmark_driving(model.config)
+    au_model = au_model if isinstance(au_model, au_motion.AUModel) else au_motion.load(au_model)
   if analyzer is None:
     from me_fomm.prior.landmarks import LandmarkDetector
 
     # The frames are upscaled to >= 256 px before detection, where faces are >= 100 px: no upsampling.
     analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0))
   animator = pipeline.make_animator(model, batch_size=batch_size)
-  gen = make_generate_fn(animator, progress)
   gen_cross = (
-    make_personalized_generate_fn(model, personalize, batch_size, progress) if personalize else gen
+    make_personalized_generate_fn(model, personalize, batch_size, progress)
+    if personalize
+    else make_generate_fn(animator, progress)
   )
   recon, cross = build_cases(clips, model.config, targets)
+  coded, gen_au = [], None
+  if "au_driven" in protocols:
+    coded = [c for c in cross if au_motion_of(c, au_model) is not None]
+    gen_au = (
+      make_personalized_generate_fn(model, personalize, batch_size, progress, au_model)
+      if personalize
+      else make_generate_fn(animator, progress, au_model)
+    )
   results, timings = {}, {}
-  for name, cases, fn in (
-    ("reconstruction", recon, P.score_reconstruction),
-    ("cross_identity", cross, P.score_cross_identity),
+  for name, cases, fn, gen in (
+    ("reconstruction", recon, P.score_reconstruction, make_generate_fn(animator, progress)),
+    ("cross_identity", cross, P.score_cross_identity, gen_cross),
+    ("au_driven", coded, P.score_cross_identity, gen_au),
   ):
     if name not in protocols or not cases:
       continue
-    gen = gen_cross if name == "cross_identity" else make_generate_fn(animator, progress)
     t0 = time.time()
     log.info("evaluate: %s on %d clips", name, len(cases))
     results[name] = fn(cases, gen, analyzer)
     timings[f"{name}_seconds"] = round(time.time() - t0, 1)
+  if "au_driven" in results and "cross_identity" in results:
+    # Beside each AU-driven case, the same case driven by its clip (one row of the same table).
+    by_clip = {id(s.case): s.values[P.MODEL] for s in results["cross_identity"]}
+    for s in results["au_driven"]:
+      s.values[P.CLIP_DRIVEN] = by_clip[id(s.case)]
   summaries = {k: P.summarize(v) for k, v in results.items()}
   if "recognition" in protocols:
     from me_fomm.evaluate import recognition as R
@@ -274,6 +330,8 @@ def evaluate(
     timings["recognition_seconds"] = round(time.time() - t0, 1)
   verdicts = verdicts_fn(summaries) if verdicts_fn else None
   meta = dict(meta or {})
+  if "au_driven" in results:
+    meta["au_model"] = au_model.source
   if personalize:
     meta["personalize_steps"] = int(personalize.steps)
   meta.update(

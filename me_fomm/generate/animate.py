@@ -17,6 +17,18 @@ Facial-prior variants (`kp_mode='prior'`) give the keypoint detector the 18 AU k
   and the motion is carried entirely by the Jacobians J_dt J_d0^-1;
 * `prior_frames='per_frame'` (tip24): every frame gets its own AU keypoints, so values move too.
 
+Driving by landmarks alone (`driving_frames=None`: an AU-driven clip, `me_fomm.generate.driving.AuMotion`)
+needs keypoints that follow the landmarks (`me_fomm.prior.inputs.follows_landmarks`: tip24). There is no
+driving image to read keypoints from, so the driving keypoints are built from the landmark track: values
+`keypoint_prior` of each frame's landmarks, Jacobians J_dt = A_t J_s with A_t the local affine map of the
+landmark motion around each keypoint (`me_fomm.prior.inputs.landmark_jacobians`, FOMM's first-order
+motion model taken from the landmarks), and the reference frame's keypoints = (its values, J_s). Relative
+transfer then gives kp_t = kp_s + (value_t - value_0), the values a driving clip with these landmarks would
+give, and J = A_t J_s, the Jacobian the landmarks imply in place of the one read from a driving image.
+
+`regions` (`me_fomm.prior.au_keypoints.REGIONS`) keeps the motion in those regions' keypoints only (the
+others stay the target's) and applies `magnify` there; it needs AU keypoints (seed, tip24).
+
 One program is compiled per (batch size, flags); the last batch is padded by repeating its last frame, so a
 clip of any length reuses it. Batch sizes are capped at the next power of two of the clip length, so short
 clips do not pay for a large padded batch while the number of programs stays logarithmic.
@@ -31,7 +43,25 @@ import jax.numpy as jnp
 import numpy as np
 
 from me_fomm.model import check_inputs
-from me_fomm.prior.inputs import keypoint_prior
+from me_fomm.prior.au_keypoints import region_keypoints
+from me_fomm.prior.inputs import follows_landmarks, keypoint_prior, landmark_jacobians
+
+
+def check_landmark_driving(model_config) -> None:
+  """ValueError (one line, naming the variant that can) unless the model can be driven by landmarks alone."""
+  if follows_landmarks(model_config):
+    return
+  how = (
+    "onset prior keypoints: their values stay at the onset frame and the motion is read from the "
+    "driving image"
+    if model_config.kp_mode == "prior"
+    else "learned keypoints, read from the driving image"
+  )
+  raise ValueError(
+    "driving by landmarks alone (AU codes) needs keypoints that follow each frame's landmarks: a "
+    f"tip24 checkpoint (per-frame prior keypoints, the demo's default); this one is "
+    f"{model_config.variant} ({how})"
+  )
 
 
 def _next_pow2(n: int) -> int:
@@ -63,6 +93,7 @@ class Animator:
     adapt_scale: scale the relative movement by the ratio of the keypoint convex-hull areas.
     magnify: motion magnification alpha (1 = as driven); see `normalize_kp`.
     batch_size: frames per compiled batch.
+    regions: face regions whose keypoints move (e.g. ('mouth', 'brows')); None = all.
   """
 
   def __init__(
@@ -74,6 +105,7 @@ class Animator:
     adapt_scale: bool = False,
     magnify: float = 1.0,
     batch_size: int = 32,
+    regions=None,
   ):
     from me_fomm.model.motion_transfer import movement_scale, normalize_kp
 
@@ -91,6 +123,15 @@ class Animator:
     self.uses_prior = model_config.kp_mode == "prior"
     self.image_size = int(model_config.image_size)
     kp_detector, generator = models.kp_detector, models.generator
+    alpha = magnify
+    if regions:
+      if not self.uses_prior:
+        raise ValueError(
+          f"--regions needs AU keypoints (variants seed, tip24); this checkpoint's keypoints are "
+          f"learned (variant {model_config.variant})"
+        )
+      # Per keypoint: magnify inside the regions, no motion outside (normalize_kp's alpha = 0).
+      alpha = np.where(region_keypoints(regions), magnify, 0.0).astype(np.float32)
 
     def keypoints(v, image, prior_value):
       prior = None if prior_value is None else {"value": prior_value}
@@ -100,12 +141,11 @@ class Animator:
         "jacobian": kp["jacobian"].astype(jnp.float32),
       }
 
-    def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
-      b = driving.shape[0]
+    def render(v, source, kp_source, kp_initial, kp_d, scale):
+      b = kp_d["value"].shape[0]
       tile = lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:])
       kp_s = jax.tree_util.tree_map(tile, kp_source)
       kp_0 = jax.tree_util.tree_map(tile, kp_initial)
-      kp_d = keypoints(v, driving, prior_value)
       # `scale` is the adapt-scale factor, computed once per clip outside jit (hull areas in NumPy).
       kp_n = normalize_kp(
         kp_s,
@@ -114,7 +154,7 @@ class Animator:
         adapt_movement_scale=scale,
         use_relative_movement=relative,
         use_relative_jacobian=relative,
-        magnify=magnify,
+        magnify=alpha,
       )
       out = generator.apply(
         v["generator"], tile(source), kp_source=kp_s, kp_driving=kp_n, train=False
@@ -122,8 +162,13 @@ class Animator:
       pred = jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0)
       return pred, kp_d["value"], kp_n["value"]
 
+    def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
+      kp_d = keypoints(v, driving, prior_value)
+      return render(v, source, kp_source, kp_initial, kp_d, scale)
+
     self._keypoints = jax.jit(keypoints)
     self._frames = jax.jit(frames)
+    self._render = jax.jit(render)
     self.adapt_scale = adapt_scale
     self._movement_scale = movement_scale
 
@@ -165,17 +210,40 @@ class Animator:
   def batch_for(self, num_frames: int) -> int:
     return min(self.batch_size, _next_pow2(num_frames))
 
+  def _landmark_motion(self, target_landmarks, driving_landmarks, reference: int):
+    """(frames, target prior, driving keypoint values (T, K, 2), local affine maps (T, K, 2, 2)) of a
+    landmark track that drives without frames (see the module doc)."""
+    check_landmark_driving(self.config)
+    if target_landmarks is None or driving_landmarks is None:
+      raise ValueError(
+        "driving by landmarks: pass target_landmarks (68, 2) and driving_landmarks (T, 68, 2)"
+      )
+    tl = np.asarray(target_landmarks, np.float32)
+    dl = np.asarray(driving_landmarks, np.float32)
+    if tl.shape != (68, 2) or dl.ndim != 3 or dl.shape[1:] != (68, 2) or not len(dl):
+      raise ValueError(
+        f"landmarks: target must be (68, 2) and driving (T, 68, 2); got {tl.shape} and {dl.shape}"
+      )
+    if not 0 <= reference < len(dl):
+      raise ValueError(f"reference frame {reference} is outside the track's {len(dl)} frames")
+    source = keypoint_prior(self.config, tl[None], tl[None])
+    values = keypoint_prior(self.config, dl, dl[reference])["value"]
+    if not (np.isfinite(values).all() and np.isfinite(dl).all()):
+      raise ValueError("driving_landmarks: NaN or inf in the landmark track")
+    return len(dl), source, values, landmark_jacobians(dl, dl[reference])
+
   # ------------------------------------------------------------------------------------------ run
   def run(
     self,
     target,
-    driving_frames,
+    driving_frames=None,
     target_landmarks=None,
     driving_landmarks=None,
     reference: int = 0,
     progress: bool | str = False,
   ) -> Animation:
-    """Animates `target` (H, W, 3) with `driving_frames` (T, H, W, 3); float [0, 1] or uint8.
+    """Animates `target` (H, W, 3) with `driving_frames` (T, H, W, 3), float [0, 1] or uint8, or, with
+    `driving_frames=None`, with the landmark track `driving_landmarks` alone (tip24; see the module doc).
 
     Args:
       target_landmarks, driving_landmarks: dlib 68 landmarks in pixels (kp_mode 'prior' only).
@@ -183,38 +251,61 @@ class Animator:
       progress: show a tqdm bar (a string is used as its description).
     """
     target = self._check_frames(target, "target")
-    driving = self._check_frames(driving_frames, "driving_frames")
-    if target.ndim != 3 or driving.ndim != 4:
-      raise ValueError(
-        f"target must be (H, W, C) and driving_frames (T, H, W, C); got {target.shape}, "
-        f"{driving.shape}"
-      )
-    t = driving.shape[0]
-    if t < 1:
-      raise ValueError("driving_frames is empty")
-    if not 0 <= reference < t:
-      raise ValueError(f"reference frame {reference} is outside the clip's {t} frames")
-    src_prior, drv_prior = self._priors(target_landmarks, driving_landmarks, t, reference)
-    # Frames, prior keypoints and their batch sizes checked before anything is compiled.
-    check_inputs(self.config, image=target[None], prior=src_prior, where="target")
-    check_inputs(self.config, image=driving, prior=drv_prior, where="driving_frames")
-    src_value = None if src_prior is None else jnp.asarray(src_prior["value"])
-    drv_value = None if drv_prior is None else drv_prior["value"]
+    if target.ndim != 3:
+      raise ValueError(f"target must be (H, W, C); got {target.shape}")
     v = self.variables
     source = jnp.asarray(target[None])
-    kp_source = self._keypoints(v, source, src_value)
-    kp_initial = self._keypoints(
-      v,
-      jnp.asarray(driving[reference][None]),
-      None if drv_value is None else jnp.asarray(drv_value[reference][None]),
-    )
+    if driving_frames is None:
+      t, src_prior, values, affine = self._landmark_motion(
+        target_landmarks, driving_landmarks, reference
+      )
+      check_inputs(self.config, image=target[None], prior=src_prior, where="target")
+      kp_source = self._keypoints(v, source, jnp.asarray(src_prior["value"]))
+      j_s = np.asarray(kp_source["jacobian"])
+      kp_initial = {
+        "value": jnp.asarray(values[reference][None]),
+        "jacobian": kp_source["jacobian"],
+      }
+      jacobians = affine @ j_s  # J_dt = A_t J_s, so J_dt J_d0^-1 = A_t
+
+      def batch(i, m, b):
+        kp_d = {"value": jnp.asarray(_pad(values[i : i + m], b))}
+        kp_d["jacobian"] = jnp.asarray(_pad(jacobians[i : i + m], b))
+        return self._render(v, source, kp_source, kp_initial, kp_d, scale)
+
+    else:
+      driving = self._check_frames(driving_frames, "driving_frames")
+      if driving.ndim != 4:
+        raise ValueError(f"driving_frames must be (T, H, W, C); got {driving.shape}")
+      t = driving.shape[0]
+      if t < 1:
+        raise ValueError("driving_frames is empty")
+      if not 0 <= reference < t:
+        raise ValueError(f"reference frame {reference} is outside the clip's {t} frames")
+      src_prior, drv_prior = self._priors(target_landmarks, driving_landmarks, t, reference)
+      # Frames, prior keypoints and their batch sizes checked before anything is compiled.
+      check_inputs(self.config, image=target[None], prior=src_prior, where="target")
+      check_inputs(self.config, image=driving, prior=drv_prior, where="driving_frames")
+      src_value = None if src_prior is None else jnp.asarray(src_prior["value"])
+      drv_value = None if drv_prior is None else drv_prior["value"]
+      kp_source = self._keypoints(v, source, src_value)
+      kp_initial = self._keypoints(
+        v,
+        jnp.asarray(driving[reference][None]),
+        None if drv_value is None else jnp.asarray(drv_value[reference][None]),
+      )
+
+      def batch(i, m, b):  # padded with the last frame so the one compiled program is reused
+        prior = None if drv_value is None else jnp.asarray(_pad(drv_value[i : i + m], b))
+        chunk = jnp.asarray(_pad(driving[i : i + m], b))
+        return self._frames(v, source, kp_source, kp_initial, chunk, prior, scale)
+
     scale = jnp.float32(1.0)
     if self.adapt_scale:
       # sqrt(hull area of the target's keypoints / that of the onset frame's), FOMM's adapt_movement_scale.
       scale = jnp.asarray(self._movement_scale(kp_source, kp_initial)[0], jnp.float32)
     b = self.batch_for(t)
     preds, kps_d, kps_n = [], [], []
-    starts = range(0, t, b)
     if progress:
       from tqdm.auto import tqdm
 
@@ -224,23 +315,9 @@ class Animator:
         unit="frame",
         leave=False,
       )
-    for i in starts:
+    for i in range(0, t, b):
       m = min(b, t - i)
-      chunk = driving[i : i + m]
-      prior = None if drv_value is None else drv_value[i : i + m]
-      if m < b:  # pad with the last frame so the one compiled program is reused
-        chunk = np.concatenate([chunk, np.repeat(chunk[-1:], b - m, axis=0)])
-        if prior is not None:
-          prior = np.concatenate([prior, np.repeat(prior[-1:], b - m, axis=0)])
-      pred, kd, kn = self._frames(
-        v,
-        source,
-        kp_source,
-        kp_initial,
-        jnp.asarray(chunk),
-        None if prior is None else jnp.asarray(prior),
-        scale,
-      )
+      pred, kd, kn = batch(i, m, b)
       preds.append(np.asarray(pred)[:m])
       kps_d.append(np.asarray(kd)[:m])
       kps_n.append(np.asarray(kn)[:m])
@@ -256,12 +333,17 @@ class Animator:
     )
 
 
+def _pad(x: np.ndarray, b: int) -> np.ndarray:
+  """x (m, ...) padded to b rows by repeating its last."""
+  return x if len(x) == b else np.concatenate([x, np.repeat(x[-1:], b - len(x), axis=0)])
+
+
 def animate(
   models,
   variables,
   model_config,
   target,
-  driving_frames,
+  driving_frames=None,
   target_landmarks=None,
   driving_landmarks=None,
   relative: bool = True,
@@ -270,6 +352,7 @@ def animate(
   batch_size: int = 32,
   reference: int = 0,
   progress: bool | str = False,
+  regions=None,
 ) -> np.ndarray:
   """DESIGN.md's one-call animation: returns float32 (T, H, W, C) in [0, 1] (see `Animator.run`)."""
   animator = Animator(
@@ -280,6 +363,7 @@ def animate(
     adapt_scale=adapt_scale,
     magnify=magnify,
     batch_size=batch_size,
+    regions=regions,
   )
   return animator.run(
     target,

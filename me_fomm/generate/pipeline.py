@@ -113,6 +113,7 @@ def make_animator(
   adapt_scale: bool = False,
   magnify: float = 1.0,
   batch_size: int = 32,
+  regions=None,
 ) -> Animator:
   return Animator(
     model.models,
@@ -122,6 +123,7 @@ def make_animator(
     adapt_scale=adapt_scale,
     magnify=magnify,
     batch_size=batch_size,
+    regions=regions,
   )
 
 
@@ -147,6 +149,8 @@ def prepare_driving(
   """
   size = int(model_config.image_size)
   need = needs_landmarks(model_config) if need_landmarks is None else need_landmarks
+  if clip.landmark_driven:  # an AU clip, made for a target of the model's size
+    return clip.frames, clip.landmarks
   if clip.landmarks is not None:
     return images.resize_with_points(clip.frames, clip.landmarks, size)
   return prepare_clip_frames(
@@ -168,10 +172,11 @@ def generate(
   driving_landmarks: np.ndarray | None,
   progress: bool | str = True,
 ) -> Animation:
-  """Runs the animator on prepared inputs, measuring motion from the clip's onset frame."""
+  """Runs the animator on prepared inputs, measuring motion from the clip's onset frame (an AU clip drives
+  with its landmarks alone)."""
   return animator.run(
     target.image,
-    driving,
+    None if clip.landmark_driven else driving,
     target_landmarks=target.landmarks,
     driving_landmarks=driving_landmarks,
     reference=clip.onset,

@@ -4,7 +4,8 @@ Relative transfer moves the source keypoints by the driving clip's displacement 
     value    = kp_S + s * alpha * (kp_D - kp_D0)
     jacobian = (I + alpha (J_D J_D0^{-1} - I)) J_S
 where s = sqrt(area(hull(kp_S)) / area(hull(kp_D0))) with adapt_movement_scale, else 1, and alpha the
-magnification factor (new here: micro-expressions are often too subtle to see; alpha = 1 is the original).
+magnification factor (new here: micro-expressions are often too subtle to see; alpha = 1 is the original),
+one for all keypoints or one per keypoint (alpha_k = 0 holds keypoint k at the source's: region control).
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def normalize_kp(
       itself (a float or (B,) array, e.g. from `movement_scale`, which works under jit).
     use_relative_movement / use_relative_jacobian: as the original (without relative movement the driving
       keypoints are returned unchanged).
-    magnify: alpha, the factor on the displacement and on the Jacobian's departure from identity.
+    magnify: alpha, the factor on the displacement and on the Jacobian's departure from identity: a number,
+      or (K,) per keypoint.
 
   Returns:
     New keypoints {'value', 'jacobian'} (float32).
@@ -100,15 +102,17 @@ def normalize_kp(
     scale = jnp.asarray(adapt_movement_scale, jnp.float32)
   scale = jnp.reshape(scale, (-1, 1, 1)) if jnp.ndim(scale) else scale
   kp_new = dict(kp_driving)
+  alpha = jnp.asarray(magnify, jnp.float32)
+  alpha = alpha[:, None] if alpha.ndim else alpha  # (K, 1) against (B, K, 2)
   if use_relative_movement:
     diff = (kp_driving["value"] - kp_driving_initial["value"]).astype(jnp.float32)
-    kp_new["value"] = kp_source["value"].astype(jnp.float32) + magnify * scale * diff
+    kp_new["value"] = kp_source["value"].astype(jnp.float32) + alpha * scale * diff
     if use_relative_jacobian and "jacobian" in kp_driving:
       jd = geometry.matmul_2x2(
         kp_driving["jacobian"].astype(jnp.float32),
         geometry.inverse_2x2(kp_driving_initial["jacobian"].astype(jnp.float32)),
       )
       eye = jnp.eye(2, dtype=jnp.float32)
-      jd = eye + magnify * (jd - eye)
+      jd = eye + alpha[..., None] * (jd - eye)
       kp_new["jacobian"] = geometry.matmul_2x2(jd, kp_source["jacobian"].astype(jnp.float32))
   return kp_new

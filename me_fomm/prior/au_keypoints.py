@@ -61,6 +61,45 @@ AU_SHIFT[17, 0] = +0.5  # 54: x + d/2
 AU_SHIFT.setflags(write=False)
 
 
+# Face regions, for moving or amplifying only part of a face (`--regions`): the landmarks of each and the AU
+# keypoints built from them. The jaw and chin contour belongs to the mouth (it moves with the jaw and the
+# chin raiser), its upper part to the cheeks, with the two cheek keypoints below the eyes.
+REGIONS = {
+  "brows": (np.r_[17:27], (0, 1)),
+  "eyes": (np.r_[36:48], (3, 4, 5, 6)),
+  "nose": (np.r_[27:36], (2, 12, 13)),
+  "cheeks": (np.r_[0:4, 13:17], (14, 15)),
+  "mouth": (np.r_[48:68, 4:13], (7, 8, 9, 10, 11, 16, 17)),
+}
+
+
+def parse_regions(names) -> tuple[str, ...]:
+  """'mouth,brows' or ['mouth', 'brows'] -> ('mouth', 'brows'); ValueError listing REGIONS otherwise."""
+  if isinstance(names, str):
+    names = names.split(",")
+  out = tuple(dict.fromkeys(n.strip().lower() for n in names if n and n.strip()))
+  unknown = [n for n in out if n not in REGIONS]
+  if unknown or not out:
+    raise ValueError(
+      f"--regions: unknown region(s) {', '.join(unknown) or '(none given)'}; choose from "
+      f"{', '.join(REGIONS)} (comma-separated, e.g. --regions=mouth,brows)"
+    )
+  return out
+
+
+def region_landmarks(names) -> np.ndarray:
+  """Sorted indices of the 68 landmarks in the named regions."""
+  return np.unique(np.concatenate([REGIONS[n][0] for n in parse_regions(names)]))
+
+
+def region_keypoints(names) -> np.ndarray:
+  """(18,) bool: which AU keypoints lie in the named regions."""
+  keep = np.zeros((NUM_AU_KEYPOINTS,), bool)
+  for n in parse_regions(names):
+    keep[list(REGIONS[n][1])] = True
+  return keep
+
+
 def _mirror_68() -> np.ndarray:
   """Index of each landmark's left/right counterpart (the iBUG 68-point symmetry)."""
   pairs = []

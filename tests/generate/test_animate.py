@@ -56,3 +56,45 @@ def test_animator_variants(variant):
       Animator(models, variables, cfg).run(target, driving)
     with pytest.raises(ValueError, match="NaN or inf"):
       Animator(models, variables, cfg).run(target, driving, target_lms, lms * np.nan)
+
+
+def test_landmarks_alone_drive_tip24_and_regions_hold_the_rest():
+  cfg = tiny_model("tip24", image_size=32)
+  models = build_models(cfg)
+  variables = init_variables(models, cfg, jax.random.PRNGKey(1))
+  rng = np.random.default_rng(1)
+  t = 5
+  target = rng.uniform(size=(32, 32, 3)).astype(np.float32)
+  target_lms = _face(1, rng)[0]
+  track = np.concatenate([target_lms[None], _face(t - 1, rng)])
+  animator = Animator(models, variables, cfg, batch_size=4)
+  by_landmarks = animator.run(target, None, target_lms, track)
+  assert by_landmarks.prediction.shape == (t, 32, 32, 3)
+  # The keypoints are those a driving clip with the same landmarks gives (the Jacobians come from the
+  # landmarks instead of the driving image).
+  frames = rng.uniform(size=(t, 32, 32, 3)).astype(np.float32)
+  by_clip = animator.run(target, frames, target_lms, track)
+  np.testing.assert_allclose(by_landmarks.kp_norm, by_clip.kp_norm, atol=1e-5)
+  np.testing.assert_allclose(
+    by_landmarks.kp_norm, au_px_to_value(landmarks_to_au(track), 32), atol=1e-5
+  )
+  # A still track is the target itself as a driving clip: relative identity, the same frames.
+  still = np.repeat(target_lms[None], 3, axis=0)
+  a = animator.run(target, None, target_lms, still).prediction
+  b = animator.run(target, np.repeat(target[None], 3, axis=0), target_lms, still).prediction
+  np.testing.assert_allclose(a, b, atol=1e-5)
+  # Regions: the brows' keypoints (0, 1) stay the target's; the mouth's move, magnified.
+  mouth = Animator(models, variables, cfg, magnify=2.0, regions=["mouth"], batch_size=4).run(
+    target, None, target_lms, track
+  )
+  np.testing.assert_allclose(mouth.kp_norm[:, :2], np.broadcast_to(mouth.kp_source[:2], (t, 2, 2)))
+  moved = by_landmarks.kp_norm[:, 7:12] - by_landmarks.kp_source[7:12]
+  np.testing.assert_allclose(mouth.kp_norm[:, 7:12] - mouth.kp_source[7:12], 2 * moved, atol=1e-5)
+  for variant in ("seed", "fomm"):
+    other = tiny_model(variant, image_size=32)
+    om = build_models(other)
+    ov = {"kp_detector": {}, "generator": {}}  # refused before any weight is read
+    with pytest.raises(ValueError, match=f"needs .*a tip24 checkpoint.*this one is {variant}"):
+      Animator(om, ov, other).run(target, None, target_lms, track)
+  with pytest.raises(ValueError, match="--regions needs AU keypoints"):
+    Animator(om, ov, other, regions=["mouth"])

@@ -62,3 +62,37 @@ def test_learned_keypoints_take_no_prior_and_bad_input_is_refused():
   cfg.prior_frames = "apex"
   with pytest.raises(ValueError, match="prior_frames='apex'"):
     keypoint_prior(cfg, _landmarks(), _landmarks()[0])
+
+
+def test_landmark_jacobians_are_the_local_affine_motion():
+  import face68
+
+  from me_fomm.prior import au_motion
+  from me_fomm.prior.inputs import follows_landmarks, landmark_jacobians
+
+  ref = face68.face(iod=50.0, angle_deg=8.0)
+  still = landmark_jacobians(ref[None], ref)
+  np.testing.assert_allclose(still, np.broadcast_to(np.eye(2), (1, 18, 2, 2)), atol=1e-6)
+  # An affine motion of the whole face: without the ridge every keypoint's Jacobian is its linear part;
+  # the default ridge shrinks it toward the identity, along the same direction.
+  a = np.array([[1.03, 0.02], [-0.01, 0.98]])
+  moved = ref @ a.T + [0.7, -0.4]
+  exact = landmark_jacobians(np.stack([ref, moved]), ref, ridge=1e-6)
+  assert exact.shape == (2, 18, 2, 2) and exact.dtype == np.float32
+  np.testing.assert_allclose(exact[1], np.broadcast_to(a, (18, 2, 2)), atol=1e-4)
+  shrunk = landmark_jacobians(moved[None], ref)[0] - np.eye(2)
+  assert np.all(np.abs(shrunk) <= np.abs(a - np.eye(2)) + 1e-6)
+  cos = (
+    (shrunk * (a - np.eye(2))).sum((1, 2))
+    / np.linalg.norm(shrunk, axis=(1, 2))
+    / np.linalg.norm(a - np.eye(2))
+  )
+  assert cos.min() > 0.9, cos
+  # A local motion (AU26 lowers the jaw and the lower lip): the lower-lip keypoints stretch vertically,
+  # the brows' stay the identity.
+  disp = au_motion.default_model().displacement([26], ref, intensity=3.0)
+  jac = landmark_jacobians((ref + disp)[None], ref)[0]
+  np.testing.assert_allclose(jac[[0, 1]], np.broadcast_to(np.eye(2), (2, 2, 2)), atol=1e-3)
+  assert jac[10, 1, 1] > 1.005  # keypoint 10 = landmark 57, the lower lip's centre
+  assert follows_landmarks(model_config("tip24")) and not follows_landmarks(model_config("seed"))
+  assert not follows_landmarks(model_config("fomm"))
