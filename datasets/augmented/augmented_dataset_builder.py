@@ -23,7 +23,7 @@ import os
 import numpy as np
 import tensorflow_datasets as tfds
 
-from me_fomm.data import images, vocab
+from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import features as F
 from me_fomm_datasets.common import preprocess as P
@@ -92,28 +92,16 @@ class Augmented(B.ClipBuilder):
     with np.load(spec.where) as data:
       frames, landmarks = data["frames"], data["landmarks"].astype(np.float32)
     options = self.process_options
-    size = frames.shape[1]
-    t = len(frames)
-    return {
-      "frames": [P.encode_output(f, options) for f in frames],
-      "landmarks": images.rescale_points(landmarks, size, options.resolution).astype(np.float32),
-      "landmark_borrowed": np.zeros((t,), np.bool_),
-      "frame_numbers": np.arange(t, dtype=np.int32),
-      "crop_box": np.zeros((4,), np.float32),
-      "subject": spec.subject,
-      "clip_id": spec.clip_id,
-      "corpus": spec.corpus,
-      "emotion": spec.emotion,
-      "label": spec.label,
-      "action_units": spec.action_units,
-      "au_multi_hot": vocab.au_multi_hot(spec.action_units),
-      "onset": int(e["onset"]),
-      "apex": int(e["apex"]),
-      "offset": int(e["offset"]),
-      "apex_estimated": bool(e.get("apex_estimated", False)),
-      "fps": spec.fps,
+    return P.clip_record(
+      spec,
+      [P.encode_output(f, options) for f in frames],
+      images.rescale_points(landmarks, frames.shape[1], options.resolution).astype(np.float32),
+      e["onset"],
+      e["apex"],
+      e["offset"],
+      apex_estimated=e.get("apex_estimated", False),
       **{k: str(e[k]) for k in PROVENANCE},
-    }
+    )
 
 
 Builder = Augmented

@@ -238,25 +238,60 @@ def process_frames(
       "inside the crop of any frame; try a larger --margin."
     ) from None
 
-  return {
-    "frames": out_frames,
+  return clip_record(
+    spec,
+    out_frames,
+    landmarks,
+    onset,
+    apex,
+    offset,
+    borrowed=borrowed,
+    frame_numbers=np.asarray(spec.frame_numbers, np.int32),
+    crop_box=np.asarray(crop, np.float32),
+    apex_estimated=estimated,
+  )
+
+
+def clip_record(
+  spec: ClipSpec,
+  frames,
+  landmarks,
+  onset: int,
+  apex: int,
+  offset: int,
+  *,
+  borrowed=None,
+  frame_numbers=None,
+  crop_box=None,
+  apex_estimated: bool = False,
+  **fields,
+) -> dict:
+  """One clip record in the layout of `features.clip_features` (DESIGN.md "Records"): the spec's
+  metadata, the encoded frames and their landmarks; `fields` override or extend the spec's fields.
+  A clip that is not a crop of a recorded video has no borrowed landmarks, frames numbered 0.. and
+  a zero crop box."""
+  t = len(frames)
+  record = {
+    "frames": frames,
     "landmarks": landmarks,
-    "landmark_borrowed": borrowed,
-    "frame_numbers": np.asarray(spec.frame_numbers, np.int32),
-    "crop_box": np.asarray(crop, np.float32),
+    "landmark_borrowed": np.zeros((t,), np.bool_) if borrowed is None else borrowed,
+    "frame_numbers": np.arange(t, dtype=np.int32) if frame_numbers is None else frame_numbers,
+    "crop_box": np.zeros((4,), np.float32) if crop_box is None else crop_box,
     "subject": spec.subject,
     "clip_id": spec.clip_id,
     "corpus": spec.corpus,
     "emotion": spec.emotion,
     "label": spec.label,
     "action_units": spec.action_units,
-    "au_multi_hot": vocab.au_multi_hot(spec.action_units),
-    "onset": onset,
-    "apex": apex,
-    "offset": offset,
-    "apex_estimated": estimated,
+    "onset": int(onset),
+    "apex": int(apex),
+    "offset": int(offset),
+    "apex_estimated": bool(apex_estimated),
     "fps": float(spec.fps),
   }
+  record.update(fields)
+  record["au_multi_hot"] = vocab.au_multi_hot(record["action_units"])
+  return record
 
 
 def numbered_frames(folder: str, extensions: Sequence[str], clip_id: str = "") -> tuple[list, list]:

@@ -19,7 +19,7 @@ import functools
 
 import numpy as np
 
-from me_fomm.data import images, vocab
+from me_fomm.data import images
 from me_fomm_datasets.common import builder as B
 from me_fomm_datasets.common import preprocess as P
 from me_fomm_datasets.synthetic_me import render
@@ -183,30 +183,21 @@ class SyntheticMe(B.ClipBuilder):
     truth_img, truth_lm = self._faces[spec.extra["held_out"]]
     frames, lms = self._encode(*render.render_clip(drive_img, drive_lm, motion))
     gt_frames, gt_lms = self._encode(*render.render_clip(truth_img, truth_lm, motion))
-    aus = "+".join(f"AU{a}" for a in motion.aus)
-    return {
-      "frames": frames,
-      "landmarks": lms,
-      "landmark_borrowed": np.zeros((num_frames,), np.bool_),
-      "frame_numbers": np.arange(num_frames, dtype=np.int32),
-      "crop_box": np.zeros((4,), np.float32),
-      "subject": spec.subject,
-      "clip_id": spec.clip_id,
-      "corpus": self.CORPUS,
-      "emotion": motion.emotion,
-      "label": spec.label,
-      "action_units": aus,
-      "au_multi_hot": vocab.au_multi_hot(aus),
-      "onset": motion.onset,
-      "apex": motion.apex,
-      "offset": motion.offset,
-      "apex_estimated": False,
-      "fps": spec.fps,
-      "identity": spec.subject,
-      "ground_truth_identity": spec.extra["held_out"],
-      "ground_truth_frames": gt_frames,
-      "ground_truth_landmarks": gt_lms,
-    }
+    return P.clip_record(
+      spec,
+      frames,
+      lms,
+      motion.onset,
+      motion.apex,
+      motion.offset,
+      corpus=self.CORPUS,
+      emotion=motion.emotion,
+      action_units="+".join(f"AU{a}" for a in motion.aus),
+      identity=spec.subject,
+      ground_truth_identity=spec.extra["held_out"],
+      ground_truth_frames=gt_frames,
+      ground_truth_landmarks=gt_lms,
+    )
 
 
 # TFDS convention: the module's builder is also reachable as `Builder`.
