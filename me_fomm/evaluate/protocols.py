@@ -80,6 +80,9 @@ class Scored:
   case: Case
   generated: np.ndarray  # float32 (T, S, S, 3)
   values: dict  # {MODEL: {metric: value}, BASELINE: {...}, GROUND_TRUTH (if any): {...}}
+  # dlib 68-landmark tracks (T, 68, 2) px the motion metrics read, for the report's trajectory plots:
+  # 'driving' and each row of `values` (cross-identity protocols; empty for reconstruction).
+  tracks: dict = dataclasses.field(default_factory=dict)
 
 
 def frames01(x) -> np.ndarray:
@@ -155,7 +158,7 @@ def score_cross_identity(
     gt_track = (
       None if gt is None else analyzer.analyze(gt, descriptors=True, track_reference=case.reference)
     )
-    row = {}
+    row, tracks = {}, {"driving": drv_landmarks}
     generated = frames01(generate(case))
     rows = [(MODEL, generated), (BASELINE, _baseline(case))] + (
       [(GROUND_TRUTH, gt)] if gt is not None else []
@@ -166,6 +169,7 @@ def score_cross_identity(
         if who == GROUND_TRUTH
         else analyzer.analyze(frames, descriptors=True, track_reference=case.reference)
       )
+      tracks[who] = track.landmarks
       values = {"aed_to_target": M.aed(track.descriptors, target_desc)}
       try:
         mf = motion_fidelity_from_landmarks(
@@ -193,7 +197,7 @@ def score_cross_identity(
           gt_akd_aligned=M.akd_onset_aligned(track.landmarks, gt_track.landmarks, case.reference),
         )
       row[who] = values
-    out.append(Scored(case=case, generated=generated, values=row))
+    out.append(Scored(case=case, generated=generated, values=row, tracks=tracks))
   return out
 
 

@@ -33,6 +33,10 @@ METRIC_DOC = {
   "pixels: a constant offset (blur, face shape) cancels",
 }
 
+# The magnification of the report's magnified GIFs (`me_fomm.generate.magnify`): the synthetic motion is
+# 0.25-1 px at 64 px, x8 makes it 2-8 px.
+MAGNIFY = 8
+
 PROTOCOL_TITLES = {
   "reconstruction": "Reconstruction: the first frame drives its own clip",
   "cross_identity": "Cross-identity: a target face driven by another person's clip",
@@ -78,23 +82,46 @@ def comparisons(summary: Mapping) -> dict:
 
 
 def _media(media_dir: str, rel_dir: str, prefix: str, s: P.Scored) -> dict:
+  """The clip's GIF (driving | target | generated [| ground truth]) and its apex frame; for cases scored on
+  motion (`s.tracks`) also the trajectory plot, the apex motion map and the magnified GIF."""
+  import imageio.v2 as imageio
+
+  from me_fomm.evaluate import figures
+  from me_fomm.generate import magnify
+
   c = s.case
   drv = video_lib.as_uint8_frames(c.driving)
   tgt = video_lib.as_uint8_frames(np.asarray(c.target)[None])
   gen = video_lib.as_uint8_frames(s.generated)
-  panels = [drv, tgt, gen] + (
-    [video_lib.as_uint8_frames(c.ground_truth)] if c.ground_truth is not None else []
-  )
-  strip = video_lib.side_by_side(*panels)
+  truth = [] if c.ground_truth is None else [video_lib.as_uint8_frames(c.ground_truth)]
+  strip = video_lib.side_by_side(drv, tgt, gen, *truth)
   stem = f"{prefix}_{c.name}".replace("/", "_")
-  gif = os.path.join(media_dir, stem + ".gif")
-  video_lib.write_gif(gif, strip, c.fps)
+  video_lib.write_gif(os.path.join(media_dir, stem + ".gif"), strip, c.fps)
   apex = c.apex if c.apex is not None and 0 <= c.apex < len(strip) else len(strip) // 2
-  png = os.path.join(media_dir, stem + "_apex.png")
-  import imageio.v2 as imageio
-
-  imageio.imwrite(png, strip[apex])
-  return {"gif": f"{rel_dir}/{stem}.gif", "thumbnail": f"{rel_dir}/{stem}_apex.png"}
+  imageio.imwrite(os.path.join(media_dir, stem + "_apex.png"), strip[apex])
+  out = {"gif": f"{rel_dir}/{stem}.gif", "thumbnail": f"{rel_dir}/{stem}_apex.png"}
+  if not s.tracks:
+    return out
+  panels = [("driving", drv), ("generated", gen)] + [("ground truth", t) for t in truth]
+  ref = int(c.reference)
+  if figures.trajectory_plot(
+    os.path.join(media_dir, stem + "_trajectory.png"),
+    s.tracks,
+    reference=ref,
+    apex=c.apex,
+    fps=c.fps,
+    title=f"{c.name} ({c.label or 'no label'}) -> {c.target_name}",
+  ):
+    out["trajectory"] = f"{rel_dir}/{stem}_trajectory.png"
+  figures.motion_map(os.path.join(media_dir, stem + "_motion_map.png"), panels, ref, apex)
+  out["motion_map"] = f"{rel_dir}/{stem}_motion_map.png"
+  video_lib.write_gif(
+    os.path.join(media_dir, stem + "_magnified.gif"),
+    magnify.magnified_strip(panels, reference=ref, factor=MAGNIFY),
+    c.fps,
+  )
+  out["magnified_gif"] = f"{rel_dir}/{stem}_magnified.gif"
+  return out
 
 
 def write_report(
@@ -124,6 +151,12 @@ def write_report(
       continue
     summary = P.summarize(scored)
     cmp = comparisons(summary)
+    chart = None
+    if any(s.tracks for s in scored):
+      from me_fomm.evaluate import figures
+
+      if figures.summary_chart(os.path.join(media_dir, f"{name}_summary.png"), summary):
+        chart = f"media/{name}_summary.png"
     cases = []
     for i, s in enumerate(scored):
       media = _media(media_dir, "media", f"{name}_{i:03d}", s)
@@ -139,7 +172,9 @@ def write_report(
         }
       )
     doc["protocols"][name] = {"summary": summary, "model_better": cmp, "cases": cases}
-    body.append(_protocol_html(name, summary, cmp, cases))
+    if chart:
+      doc["protocols"][name]["summary_chart"] = chart
+    body.append(_protocol_html(name, summary, cmp, cases, chart))
   if recognition is not None:
     from me_fomm.evaluate import recognition as recognition_lib
 
@@ -154,7 +189,9 @@ def write_report(
   return {"metrics": json_path, "html": html_path, "media": media_dir}
 
 
-def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Mapping]) -> str:
+def _protocol_html(
+  name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Mapping], chart: str | None = None
+) -> str:
   model, base = summary[P.MODEL], summary[P.BASELINE]
   truth = summary.get(P.GROUND_TRUTH)
   by_clip = summary.get(P.CLIP_DRIVEN)
@@ -186,6 +223,8 @@ def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Ma
     + "".join(rows)
     + "</table>"
   )
+  if chart:
+    table += f"<p><img src='{html.escape(chart)}' class='chart' alt='headline metrics'></p>"
   if name in PROTOCOL_NOTES:
     table += f"<p class='base'>{html.escape(PROTOCOL_NOTES[name])}</p>"
   if truth is not None:
@@ -205,22 +244,46 @@ def _protocol_html(name: str, summary: Mapping, cmp: Mapping, cases: Sequence[Ma
       f"<tr><td>{html.escape(c['name'])}<br><span class='base'>{html.escape(str(c['label'] or ''))}"
       f" &rarr; {html.escape(c['target'])}</span></td>"
       f"<td><a href='{html.escape(c['gif'])}'><img src='{html.escape(c['thumbnail'])}' class='thumb'></a></td>"
-      f"<td><img src='{html.escape(c['gif'])}' class='gif'></td>{vals}</tr>"
+      f"{vals}</tr>"
     )
+  # Metric names break at their underscores, so the table fits a 1400 px window.
   per_case = (
-    "<table class='cases'><tr><th>clip</th><th>apex frame</th><th>animation</th>"
-    + "".join(f"<th>{html.escape(k)}</th>" for k in metric_keys)
+    "<table class='cases'><tr><th>clip</th><th>apex frame</th>"
+    + "".join(f"<th>{html.escape(k).replace('_', '_<wbr>')}</th>" for k in metric_keys)
     + "</tr>"
     + "".join(case_rows)
     + "</table>"
   )
+  figures = "".join(_case_figures(c) for c in cases)
   return (
     f"<h2>{html.escape(PROTOCOL_TITLES.get(name, name))}</h2>{table}"
-    "<p class='base'>Panels: driving | target | generated"
-    + (" | ground truth" if any(k.startswith("gt_") for k in metric_keys) else "")
-    + ". Per clip: model value, baseline (copy target) value below in grey.</p>"
+    "<p class='base'>Per clip: model value, baseline (copy target) value below in grey.</p>"
     + per_case
+    + "<p class='base'>Animations: driving | target | generated"
+    + (" | ground truth" if any(k.startswith("gt_") for k in metric_keys) else "")
+    + (
+      f"; the second animation, magnified x{MAGNIFY}, shows every panel's change from its onset frame "
+      f"{MAGNIFY} times larger (for looking at only: the metrics read the true frames)."
+      if any("magnified_gif" in c for c in cases)
+      else "."
+    )
+    + "</p>"
+    + figures
   )
+
+
+def _case_figures(c: Mapping) -> str:
+  """One clip's animations and figures, wrapped to the window's width."""
+  imgs = [f"<img src='{html.escape(c['gif'])}' class='gif' alt='animation'>"]
+  for key, cls, alt in (
+    ("magnified_gif", "gif", f"magnified x{MAGNIFY}"),
+    ("trajectory", "figure", "AU keypoint trajectories per region"),
+    ("motion_map", "figure", "apex motion map"),
+  ):
+    if key in c:
+      imgs.append(f"<img src='{html.escape(c[key])}' class='{cls}' alt='{alt}' title='{alt}'>")
+  title = f"{c['name']} ({c['label'] or 'no label'}) &rarr; {html.escape(c['target'])}"
+  return f"<div class='clip'><h3>{html.escape(title, quote=False)}</h3>{''.join(imgs)}</div>"
 
 
 def _page(meta: Mapping, verdicts: Mapping, body: Sequence[str]) -> str:
@@ -244,8 +307,15 @@ td.doc {{ text-align: left; color: #555; font-size: 90%; }}
 .model {{ color: #176; font-weight: bold; }}
 .baseline {{ color: #a33; }}
 .base {{ color: #888; font-size: 85%; }}
+table.cases td, table.cases th {{ font-size: 85%; padding: 3px 5px; }}
+td.doc {{ max-width: 32em; }}
+img {{ max-width: 100%; }}
 img.thumb {{ height: 64px; image-rendering: pixelated; }}
-img.gif {{ height: 96px; image-rendering: pixelated; }}
+img.gif {{ height: 160px; image-rendering: pixelated; margin: 4px; vertical-align: middle; }}
+img.figure {{ max-height: 240px; margin: 4px; vertical-align: middle; }}
+img.chart {{ max-height: 260px; }}
+div.clip {{ border-top: 1px solid #ddd; margin: 0.5em 0; }}
+div.clip h3 {{ font-size: 100%; margin: 0.4em 0; }}
 </style></head><body>
 <h1>me_fomm evaluation</h1>
 <p class="base">written {stamp}</p>

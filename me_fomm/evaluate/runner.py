@@ -314,9 +314,11 @@ def evaluate(
     timings[f"{name}_seconds"] = round(time.time() - t0, 1)
   if "au_driven" in results and "cross_identity" in results:
     # Beside each AU-driven case, the same case driven by its clip (one row of the same table).
-    by_clip = {id(s.case): s.values[P.MODEL] for s in results["cross_identity"]}
+    by_clip = {id(s.case): s for s in results["cross_identity"]}
     for s in results["au_driven"]:
-      s.values[P.CLIP_DRIVEN] = by_clip[id(s.case)]
+      s.values[P.CLIP_DRIVEN] = by_clip[id(s.case)].values[P.MODEL]
+      if P.MODEL in by_clip[id(s.case)].tracks:
+        s.tracks[P.CLIP_DRIVEN] = by_clip[id(s.case)].tracks[P.MODEL]
   summaries = {k: P.summarize(v) for k, v in results.items()}
   if "recognition" in protocols:
     from me_fomm.evaluate import recognition as R

@@ -93,8 +93,11 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
   assert proto["summary"]["copy_target"]["apex_ratio"] == 0.0
   assert "Euclidean (L2)" in doc["metric_definitions"]["aed_to_target"]
   case_doc = proto["cases"][0]
-  for key in ("gif", "thumbnail"):
-    assert os.path.isfile(os.path.join(tmp_path / "r", case_doc[key]))
+  # The figures of a clip scored on motion: trajectory plot, apex motion map, magnified GIF (labelled).
+  for key in ("gif", "thumbnail", "trajectory", "motion_map", "magnified_gif"):
+    assert os.path.isfile(os.path.join(tmp_path / "r", case_doc[key])), key
+  assert case_doc["trajectory"] == "media/cross_identity_000_c0_trajectory.png"
+  assert os.path.isfile(os.path.join(tmp_path / "r", proto["summary_chart"]))
   page = open(paths["html"]).read()
   assert (
     "copy target" in page
@@ -103,7 +106,32 @@ def test_cross_identity_scores_model_and_baseline(tmp_path):
     and "ground truth" in page
   )
   assert proto["cases"][0][P.GROUND_TRUTH]["motion_correlation"] == pytest.approx(1.0)
-  assert case_doc["gif"] in page
+  assert case_doc["gif"] in page and case_doc["trajectory"] in page and "magnified x8" in page
+
+
+def test_trajectory_curves_follow_the_driving_motion():
+  from me_fomm.evaluate import figures
+
+  # The brows (17..26) move down over the clip and back; everything else is still.
+  t = 6
+  base = np.stack(np.meshgrid(np.linspace(10, 50, 17), np.linspace(10, 50, 4)), -1).reshape(-1, 2)
+  lms = np.repeat(base[None, :68], t, axis=0).astype(np.float64)
+  amp = np.array([0, 1, 2, 3, 2, 1], np.float64)
+  moving = lms.copy()
+  moving[:, 17:27, 1] += amp[:, None]
+  opposite = lms.copy()
+  opposite[:, 17:27, 1] -= amp[:, None]
+  curves = figures.region_curves(
+    {"driving": moving, P.MODEL: moving, P.BASELINE: lms, "reversed": opposite}, 0, apex=3
+  )
+  brows = {who: c["brows"] for who, c in curves.items()}
+  assert np.argmax(brows["driving"]) == 3 and brows["driving"][3] > 0
+  np.testing.assert_allclose(brows[P.MODEL], brows["driving"])
+  np.testing.assert_allclose(brows[P.BASELINE], 0.0, atol=1e-9)
+  assert brows["reversed"][3] < 0
+  # No face in the driving onset frame: no curves (and no plot).
+  moving[0] = np.nan
+  assert figures.region_curves({"driving": moving}, 0) == {}
 
 
 def test_reconstruction_baseline_and_nan_handling(tmp_path):
