@@ -110,7 +110,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.keep_checkpoints = 2
 
   # The demo's evaluation: held-out clips per class, frames per compiled batch.
-  c.evaluate = ml_collections.ConfigDict({"per_class": 2, "batch_size": 32})
+  c.evaluate = ml_collections.ConfigDict({"per_class": 3, "batch_size": 32})
   # Test-time personalisation (me_fomm.generate.personalize.PersonalizeConfig's fields); 0 steps = off.
   c.personalize = ml_collections.ConfigDict(
     {"steps": 0, "learning_rate": 1e-3, "sigma_affine": 0.02, "identity_fraction": 0.5}

@@ -77,6 +77,12 @@ def test_demo_quick_then_generate_and_megc(tmp_path):
   )
   assert f"{m['gt_akd']:.3f} px vs {b['gt_akd']:.3f} px" in verdicts["akd_ground_truth"]["text"]
   assert os.path.isfile(result["report"]) and "copy target" in open(result["report"]).read()
+  # Per cross-identity clip: its trajectory plot, apex motion map and magnified GIF.
+  report_dir = os.path.dirname(result["report"])
+  for case in doc["protocols"]["cross_identity"]["cases"]:
+    for key in ("trajectory", "motion_map", "magnified_gif"):
+      assert os.path.isfile(os.path.join(report_dir, case[key])), (case["name"], key)
+  assert any(p.endswith("_magnified.gif") for p in result["videos"])
   labels = {os.path.basename(p).split("_")[0] for p in result["videos"]}
   assert labels == {"negative", "positive", "surprise"}
   assert all(os.path.isfile(p) for p in result["videos"])
