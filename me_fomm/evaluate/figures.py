@@ -100,7 +100,7 @@ def trajectory_plot(
   plt = _pyplot()
   t = len(next(iter(curves["driving"].values())))
   ms = (np.arange(t) - reference) * 1000.0 / float(fps or 25.0)
-  fig, axes = plt.subplots(1, len(REGION_NAMES), figsize=(11, 2.5), sharey=True, dpi=90)
+  fig, axes = plt.subplots(1, len(REGION_NAMES), figsize=(9.5, 2.4), sharey=True, dpi=80)
   for ax, region in zip(axes, REGION_NAMES):
     for who in STYLE:
       if who not in curves:
@@ -140,7 +140,8 @@ def motion_map(
     apex = t // 2
   diffs = [onset_difference(f, reference, apex) for _, f in clips]
   top = max(float(max(d.max() for d in diffs)), 1e-3)
-  fig, axes = plt.subplots(1, len(clips), figsize=(2.3 * len(clips) + 0.8, 2.6), dpi=90)
+  # Sized so that it fits beside the trajectory plot in a 1400 px window.
+  fig, axes = plt.subplots(1, len(clips), figsize=(1.9 * len(clips) + 0.8, 2.4), dpi=80)
   axes = np.atleast_1d(axes)
   for ax, (name, frames), d in zip(axes, clips, diffs):
     f = np.asarray(frames)

@@ -282,8 +282,11 @@ def _case_figures(c: Mapping) -> str:
   ):
     if key in c:
       imgs.append(f"<img src='{html.escape(c[key])}' class='{cls}' alt='{alt}' title='{alt}'>")
-  title = f"{c['name']} ({c['label'] or 'no label'}) &rarr; {html.escape(c['target'])}"
-  return f"<div class='clip'><h3>{html.escape(title, quote=False)}</h3>{''.join(imgs)}</div>"
+  title = (
+    f"{html.escape(c['name'])} ({html.escape(str(c['label'] or 'no label'))}) &rarr; "
+    f"{html.escape(c['target'])}"
+  )
+  return f"<div class='clip'><h3>{title}</h3>{''.join(imgs)}</div>"
 
 
 def _page(meta: Mapping, verdicts: Mapping, body: Sequence[str]) -> str:

@@ -6,6 +6,10 @@ plain video of a generation looks still. `magnify` is linear Eulerian magnificat
 onset + N * (frame - onset) shows the motion N times larger (with the frame's noise N times larger too, and
 ringing where the amplified motion stops being small). It is for looking at, never for scoring; every view
 made here carries the factor in its caption ("magnified x8").
+
+This is not `me-fomm generate --magnify`, which multiplies the keypoint motion the model is driven with and
+so changes the generation; this changes only how any frames (driving, generated, ground truth alike) are
+shown.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ def magnified_strip(
   panels: Sequence[tuple[str, np.ndarray]],
   reference: int = 0,
   factor: float = DEFAULT_FACTOR,
-  size: int = 128,
+  size: int = 96,
 ) -> np.ndarray:
   """Side by side, each panel magnified about its own reference frame, upscaled to `size` px and captioned
   with its name, under a title band "magnified xN": uint8 (T, H', W', 3).
