@@ -114,10 +114,12 @@ def trajectory_plot(
     ax.set_xlabel("ms from onset", fontsize=8)
     ax.tick_params(labelsize=7)
   axes[0].set_ylabel("% inter-ocular\nalong driving apex", fontsize=8)
-  axes[-1].legend(fontsize=7, loc="best", frameon=False)
+  # One legend for all panels, in the title row (inside a panel it hides the curves).
+  handles, labels = axes[0].get_legend_handles_labels()
+  fig.legend(handles, labels, loc="upper right", ncol=len(labels), fontsize=7, frameon=False)
   if title:
-    fig.suptitle(title, fontsize=10)
-  fig.tight_layout()
+    fig.text(0.01, 0.97, title, fontsize=9, va="top")
+  fig.tight_layout(rect=(0, 0, 1, 0.9))
   fig.savefig(path)
   plt.close(fig)
   return True
