@@ -19,6 +19,7 @@ one `DamagedCheckpointError` naming the step and what is damaged.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from typing import Any, Mapping
@@ -139,6 +140,9 @@ def read_step(mngr: ocp.CheckpointManager, step: int, items: Mapping[str, Any], 
   count) and propagate as they are.
   """
   where = f"step {step} of {mngr.directory}"
+  damage = _unreadable_metadata(mngr, step, items)
+  if damage:
+    raise DamagedCheckpointError(f"{where} is damaged: {damage}", step, damage)
   try:
     with _no_closed_loop_noise():
       restored = mngr.restore(step, args=ocp.args.Composite(**items))
@@ -160,6 +164,20 @@ def read_step(mngr: ocp.CheckpointManager, step: int, items: Mapping[str, Any], 
     )
     raise DamagedCheckpointError(f"{where} is damaged: {damage}", step, damage)
   return restored
+
+
+def _unreadable_metadata(mngr, step, items) -> str:
+  """The items' `_sharding` files: a restore given shardings never reads them, but a reader without
+  them (`generate` on that step) does, so a damaged one is damage to the step."""
+  for name in items:
+    path = os.path.join(str(mngr.directory), str(step), name, "_sharding")
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          json.load(f)
+      except (OSError, ValueError) as e:
+        return f"item {name!r} does not read (its _sharding file: {_first_line(e)})"
+  return ""
 
 
 @contextlib.contextmanager

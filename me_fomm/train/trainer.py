@@ -271,6 +271,8 @@ def train(
         if run == 0:
           with _saving(mngr, step):
             checkpointing.save(mngr, step, state, config, data_state, force=stop)
+          if step == config.debug.get("kill_in_save_at_step", -1):
+            os.kill(os.getpid(), signal.SIGKILL)  # tests: the save has started, not committed
         else:  # Keep the last checkpoint from before the skipped updates.
           logging.warning("step %d: no checkpoint during %d skipped updates in a row", step, run)
       if stop:
