@@ -9,12 +9,21 @@ A checkpoint is an Orbax `CheckpointManager` directory. Every step holds two ite
 Training stores `train_state` (optimiser states, counters) and `data_iter` (the Grain iterator state)
 in the same steps; `load_models` restores only the two items above, so a training checkpoint and a
 converted one are read alike.
+
+Every step also holds `checksums` (JSON: the CRC-32 of each array of `models` and `train_state`), since
+TensorStore reads flipped bytes in an uncompressed chunk without complaint. `read_step` restores items
+and checks them against it; whatever is wrong (a TensorStore/JSON error, a checksum that differs) becomes
+one `DamagedCheckpointError` naming the step and what is damaged.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import sys
 from typing import Any, Mapping
+import zlib
 
 import jax
 import ml_collections
@@ -24,10 +33,19 @@ import orbax.checkpoint as ocp
 MODELS = "models"
 MODEL_CONFIG = "model_config"
 MODULE_NAMES = ("kp_detector", "generator", "discriminator")
+CHECKSUMS = "checksums"
 
 
 class CheckpointError(ValueError):
   """A checkpoint that is missing, unreadable, or does not fit the config asked for."""
+
+
+class DamagedCheckpointError(CheckpointError):
+  """A step whose files do not read back as written (`step`; `damage` says what)."""
+
+  def __init__(self, message: str, step: int, damage: str):
+    super().__init__(message)
+    self.step, self.damage = step, damage
 
 
 def config_to_dict(config: Any) -> dict:
@@ -90,6 +108,137 @@ def tree_differences(found: Any, expected: Any) -> list[str]:
   return lines
 
 
+def _host_bytes(x) -> np.ndarray:
+  """The bytes of one array as uint8; a replicated array that spans hosts is read from this host's copy."""
+  if isinstance(x, jax.Array) and not x.is_fully_addressable:
+    x = x.addressable_data(0)
+  return np.ascontiguousarray(np.asarray(x)).reshape(-1).view(np.uint8)
+
+
+def checksums(tree) -> dict[str, int]:
+  """CRC-32 of every array of `tree`, by its key path (what the `checksums` item stores)."""
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path): zlib.crc32(_host_bytes(x)) for path, x in flat}
+
+
+def checksum_save(items: Mapping[str, Any]):
+  """The `checksums` item's save argument for the array items `items` (name -> pytree)."""
+  return ocp.args.JsonSave({name: checksums(tree) for name, tree in items.items()})
+
+
+def _first_line(e: Exception) -> str:
+  text = " ".join(str(e).split("Traceback")[0].split())
+  return (text[:300] + "...") if len(text) > 300 else text or type(e).__name__
+
+
+def read_step(mngr: ocp.CheckpointManager, step: int, items: Mapping[str, Any], passthrough=()):
+  """`mngr.restore(step)` of `items` (name -> restore args), checked against the step's checksums.
+
+  Any failure to read, or an array whose CRC-32 differs from the saved one, raises one
+  DamagedCheckpointError naming the step, the damaged item or array, and the file when the error names
+  one. Exceptions of the types in `passthrough` are not damage (e.g. a run resumed with another process
+  count) and propagate as they are.
+  """
+  where = f"step {step} of {mngr.directory}"
+  damage = _unreadable_metadata(mngr, step, items)
+  if damage:
+    raise DamagedCheckpointError(f"{where} is damaged: {damage}", step, damage)
+  try:
+    with _no_closed_loop_noise():
+      restored = mngr.restore(step, args=ocp.args.Composite(**items))
+  except passthrough:
+    raise
+  except Exception as e:  # TensorStore, JSON and Orbax each raise their own types.
+    damage = _which_items(mngr, step, items, passthrough) or _first_line(e)
+    raise DamagedCheckpointError(f"{where} is damaged: {damage}", step, damage) from None
+  saved = _saved_checksums(mngr, step)
+  bad = []
+  for name, tree in saved.items():
+    if name in items and name in restored:
+      now = checksums(restored[name])
+      bad += [f"{name}{k}" for k, crc in tree.items() if now.get(k) != crc]
+  if bad:
+    damage = f"array {bad[0]}" + (f" and {len(bad) - 1} more" if len(bad) > 1 else "")
+    damage += (
+      " differ from their saved CRC-32" if len(bad) > 1 else " differs from its saved CRC-32"
+    )
+    raise DamagedCheckpointError(f"{where} is damaged: {damage}", step, damage)
+  return restored
+
+
+def _unreadable_metadata(mngr, step, items) -> str:
+  """The items' `_sharding` files: a restore given shardings never reads them, but a reader without
+  them (`generate` on that step) does, so a damaged one is damage to the step."""
+  for name in items:
+    path = os.path.join(str(mngr.directory), str(step), name, "_sharding")
+    if os.path.exists(path):
+      try:
+        with open(path) as f:
+          json.load(f)
+      except (OSError, ValueError) as e:
+        return f"item {name!r} does not read (its _sharding file: {_first_line(e)})"
+  return ""
+
+
+@contextlib.contextmanager
+def _no_closed_loop_noise():
+  """When one TensorStore read fails, Orbax closes its event loop while other reads still finish;
+  their callbacks then raise "Event loop is closed" as unraisable exceptions, printed as tracebacks
+  after the real error. Those say nothing new: drop them, pass anything else on."""
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    e = unraisable.exc_value
+    if not (isinstance(e, RuntimeError) and str(e) == "Event loop is closed"):
+      previous(unraisable)
+
+  sys.unraisablehook = hook
+  try:
+    yield
+  finally:
+    sys.unraisablehook = previous
+
+
+def _which_items(mngr, step, items, passthrough) -> str:
+  """Restores `items` one by one (only after a failure) to say which of them is damaged, and how."""
+  if len(items) < 2:
+    (name,) = items
+    e = _restore_error(mngr, step, items, passthrough)
+    return f"item {name!r} does not read ({_first_line(e)})" if e else ""
+  parts = []
+  for name, args in items.items():
+    e = _restore_error(mngr, step, {name: args}, passthrough)
+    if e is not None:
+      parts.append(f"item {name!r} does not read ({_first_line(e)})")
+  return "; ".join(parts)
+
+
+def _restore_error(mngr, step, items, passthrough):
+  try:
+    with _no_closed_loop_noise():
+      mngr.restore(step, args=ocp.args.Composite(**items))
+  except passthrough:
+    raise
+  except Exception as e:
+    return e
+  return None
+
+
+def _saved_checksums(mngr, step) -> dict:
+  """The step's `checksums` item ({} for a step written before there were checksums)."""
+  if not os.path.isdir(os.path.join(str(mngr.directory), str(step), CHECKSUMS)):
+    return {}
+  try:
+    return mngr.restore(step, args=ocp.args.Composite(**{CHECKSUMS: ocp.args.JsonRestore()}))[
+      CHECKSUMS
+    ]
+  except Exception as e:
+    damage = f"item {CHECKSUMS!r} does not read ({_first_line(e)})"
+    raise DamagedCheckpointError(
+      f"step {step} of {mngr.directory} is damaged: {damage}", step, damage
+    ) from None
+
+
 def _manager(directory: str, create: bool, **options) -> ocp.CheckpointManager:
   return ocp.CheckpointManager(
     os.path.abspath(directory),
@@ -110,6 +259,7 @@ def save_models(directory: str, variables: Mapping, model_config: Any, step: int
         **{
           MODELS: ocp.args.StandardSave(variables),
           MODEL_CONFIG: ocp.args.JsonSave(config_to_dict(model_config)),
+          CHECKSUMS: checksum_save({MODELS: variables}),
         }
       ),
       force=True,
@@ -148,26 +298,50 @@ def load_models(directory: str, step: int | None = None, expect: Any = None):
     elif step not in steps:
       raise CheckpointError(f"{directory!r} has no step {step}; it has {sorted(steps)}")
     try:
-      config_dict = mngr.restore(
-        step, args=ocp.args.Composite(**{MODEL_CONFIG: ocp.args.JsonRestore()})
-      )[MODEL_CONFIG]
-    except Exception as e:  # Orbax raises several types for a folder that is not its own.
-      raise CheckpointError(
-        f"step {step} of {directory!r} has no readable '{MODEL_CONFIG}' item ({e}); is it a "
-        "me_fomm checkpoint?"
-      ) from e
-    if expect is not None:
-      diffs = config_differences(config_dict, expect)
-      if diffs:
-        raise CheckpointError(
-          f"the checkpoint at {directory!r} (step {step}) is of another model config:\n"
-          + "\n".join(diffs)
-        )
-    variables = mngr.restore(step, args=ocp.args.Composite(**{MODELS: ocp.args.StandardRestore()}))[
-      MODELS
-    ]
+      config_dict, variables = _read_models(mngr, step, expect, directory)
+    except DamagedCheckpointError as e:
+      good = _previous_good(mngr, step, expect, directory)
+      hint = (
+        f"pass --step={good} (the newest step before it that reads completely)"
+        if good is not None
+        else "no earlier step reads completely; retrain or convert again"
+      )
+      raise DamagedCheckpointError(f"{e}; {hint}", e.step, e.damage) from None
   variables = jax.tree_util.tree_map(np.asarray, variables)
   return ml_collections.ConfigDict(config_dict), variables
+
+
+def _read_models(mngr, step, expect, directory):
+  if not os.path.isdir(os.path.join(str(mngr.directory), str(step), MODEL_CONFIG)):
+    raise CheckpointError(
+      f"step {step} of {directory!r} has no '{MODEL_CONFIG}' item; is it a me_fomm checkpoint?"
+    )
+  config_dict = read_step(mngr, step, {MODEL_CONFIG: ocp.args.JsonRestore()})[MODEL_CONFIG]
+  if not isinstance(config_dict, Mapping):
+    raise CheckpointError(
+      f"step {step} of {directory!r} has no readable '{MODEL_CONFIG}' item; is it a me_fomm "
+      "checkpoint?"
+    )
+  if expect is not None:
+    diffs = config_differences(config_dict, expect)
+    if diffs:
+      raise CheckpointError(
+        f"the checkpoint at {directory!r} (step {step}) is of another model config:\n"
+        + "\n".join(diffs)
+      )
+  variables = read_step(mngr, step, {MODELS: ocp.args.StandardRestore()})[MODELS]
+  return config_dict, variables
+
+
+def _previous_good(mngr, step, expect, directory) -> int | None:
+  """The newest step before `step` whose models read completely (read only after a failure)."""
+  for earlier in sorted((s for s in mngr.all_steps() if s < step), reverse=True):
+    try:
+      _read_models(mngr, earlier, expect, directory)
+    except CheckpointError:
+      continue
+    return earlier
+  return None
 
 
 def check_compatible(model_config: Any, variables: Mapping, expect_config: Any) -> None:

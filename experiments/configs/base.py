@@ -90,6 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
   c.debug = ml_collections.ConfigDict()
   c.debug.kill_at_step = -1  # tests: SIGKILL this process after that step (fault injection)
   c.debug.sigterm_at_step = -1  # tests: SIGTERM this process after that step
+  c.debug.kill_in_save_at_step = -1  # tests: SIGKILL while that step's asynchronous save runs
   return c
 
 

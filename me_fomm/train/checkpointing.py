@@ -2,14 +2,21 @@
 
 Each step holds the items of DESIGN.md (`models`, `model_config`, read by `me_fomm.checkpoint.load_models`)
 plus `train_state` (optimiser states, counters), `data_iter` (each process's data-iterator state) and
-`train_config` (the training config as JSON, to refuse a workdir of another config).
+`train_config` (the training config as JSON, to refuse a workdir of another config), and
+`checksums` (`me_fomm.checkpoint.read_step` checks every restore against it).
+
+Resuming takes the newest step that restores completely, data-iterator state included; a damaged step
+is moved aside into `workdir/checkpoints_damaged/` (kept, not deleted) with a warning. A step that a
+kill interrupted while it was saved never got its commit rename: Orbax lists only committed steps.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
 from typing import Any
 
 from etils import epath
@@ -55,6 +62,10 @@ class ConfigMismatchError(ValueError):
   """The workdir holds a checkpoint of another config."""
 
 
+class ProcessCountError(ValueError):
+  """A step saved by another number of processes: not damage, so no fallback to an older step."""
+
+
 # The data iterator's state as an Orbax item: one JSON file per process, like Grain's own handler,
 # but taking the state itself (captured when the batch was drawn, not when the save happens, since
 # the prefetcher runs ahead of the step).
@@ -75,7 +86,7 @@ class DataIterHandler(ocp.CheckpointHandler):
     path = directory / name
     if not path.exists():
       found = sorted(p.name for p in directory.iterdir())
-      raise ValueError(
+      raise ProcessCountError(
         f"{directory} has no data-iterator state for this process ({name}); it holds {found}. "
         f"A run must resume with the same number of processes it was saved with, since each "
         f"process reads its own data shard"
@@ -124,6 +135,8 @@ def checkpoint_manager(directory: str, config) -> ocp.CheckpointManager:
     keep_period=config.keep_every or None,
     enable_async_checkpointing=config.async_checkpoints,
     create=True,
+    # A save a kill cut short leaves an uncommitted `<step>.orbax-checkpoint-tmp-*` folder: clear it.
+    cleanup_tmp_directories=True,
   )
   return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
@@ -132,24 +145,90 @@ def _abstract(tree, sharding):
   return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding), tree)
 
 
-def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
-  """The latest step of `mngr`, after checking it was written with `config` (JSON items only,
-  before anything is built). Fields in `RUN_CONTROL_FIELDS` may differ."""
-  step = mngr.latest_step()
-  if step is None:
-    return None
+def damaged_dir(mngr: ocp.CheckpointManager) -> str:
+  """Where damaged steps go: `checkpoints_damaged/` beside the checkpoint folder."""
+  return os.path.join(os.path.dirname(str(mngr.directory)), "checkpoints_damaged")
+
+
+def move_aside(mngr: ocp.CheckpointManager, error: ckpt_lib.DamagedCheckpointError) -> str:
+  """Moves the damaged step out of the checkpoint folder (process 0; the others wait for it)."""
+  target = os.path.join(damaged_dir(mngr), str(error.step))
+  if jax.process_index() == 0:
+    os.makedirs(damaged_dir(mngr), exist_ok=True)
+    n = 1
+    while os.path.exists(target):
+      target = os.path.join(damaged_dir(mngr), f"{error.step}.{n}")
+      n += 1
+    shutil.move(os.path.join(str(mngr.directory), str(error.step)), target)
+  _sync("me_fomm_move_aside")
+  mngr.reload()
+  logging.warning(
+    "checkpoint step %d is damaged (%s); moved it to %s, trying the step before it",
+    error.step,
+    error.damage,
+    target,
+  )
+  return target
+
+
+def _sync(name: str) -> None:
+  if jax.process_count() > 1:
+    from jax.experimental import multihost_utils
+
+    multihost_utils.sync_global_devices(name)
+
+
+def _all_ok(ok: bool) -> bool:
+  """Whether every process read its part of a step (each reads its own data-iterator state)."""
+  if jax.process_count() == 1:
+    return ok
+  from jax.experimental import multihost_utils
+  import numpy as np
+
+  return bool(np.asarray(multihost_utils.process_allgather(np.array([ok], np.int32))).all())
+
+
+def _read_checked(mngr, step, items):
+  """`read_step`, agreed by every process: a step damaged for one is damaged for all."""
+  error = None
   try:
-    meta = mngr.restore(
+    restored = ckpt_lib.read_step(mngr, step, items, passthrough=(ProcessCountError,))
+  except ckpt_lib.DamagedCheckpointError as e:
+    error, restored = e, None
+  if not _all_ok(error is None):
+    raise error or ckpt_lib.DamagedCheckpointError(
+      f"step {step} of {mngr.directory} is damaged on another process",
       step,
-      args=ocp.args.Composite(
-        **{ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()}
-      ),
+      "damaged on another process",
     )
-  except Exception as e:  # Orbax raises several types for a folder that is not its own.
-    raise ConfigMismatchError(
-      f"{mngr.directory} step {step} has no readable '{TRAIN_CONFIG}'/'{ckpt_lib.MODEL_CONFIG}' "
-      f"items ({e}); it is not a checkpoint of `me-fomm train`. Use a fresh --workdir"
-    ) from e
+  return restored
+
+
+def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
+  """The newest step of `mngr` whose JSON items read, after checking it was written with `config`
+  (before anything is built). Fields in `RUN_CONTROL_FIELDS` may differ. Steps whose JSON is
+  damaged are moved aside."""
+  while (step := mngr.latest_step()) is not None:
+    step_dir = os.path.join(str(mngr.directory), str(step))
+    if not all(
+      os.path.isdir(os.path.join(step_dir, item)) for item in (ckpt_lib.MODEL_CONFIG, TRAIN_CONFIG)
+    ):
+      raise ConfigMismatchError(
+        f"{mngr.directory} step {step} has no '{TRAIN_CONFIG}'/'{ckpt_lib.MODEL_CONFIG}' items; "
+        f"it is not a checkpoint of `me-fomm train`. Use a fresh --workdir"
+      )
+    try:
+      meta = _read_checked(
+        mngr,
+        step,
+        {ckpt_lib.MODEL_CONFIG: ocp.args.JsonRestore(), TRAIN_CONFIG: ocp.args.JsonRestore()},
+      )
+    except ckpt_lib.DamagedCheckpointError as e:
+      move_aside(mngr, e)
+      continue
+    break
+  else:
+    return None
   lines = ckpt_lib.config_differences(meta[ckpt_lib.MODEL_CONFIG], config.model)
   lines += [
     l
@@ -165,19 +244,32 @@ def refuse_other_config(mngr: ocp.CheckpointManager, config) -> int | None:
   return step
 
 
+def resume(mngr: ocp.CheckpointManager, state, mesh):
+  """(step, state, data-iterator state) of the newest step that restores completely, moving damaged
+  ones aside; (0, state, None) when none is left. Reads that step once and computes the CRC-32 of its
+  arrays (about a second per GB on one core)."""
+  while (step := mngr.latest_step()) is not None:
+    try:
+      restored_state, data_state = restore(mngr, step, state, mesh)
+    except ckpt_lib.DamagedCheckpointError as e:
+      move_aside(mngr, e)
+      continue
+    return step, restored_state, data_state
+  return 0, state, None
+
+
 def restore(mngr: ocp.CheckpointManager, step: int, state, mesh):
   """The train state of `step`, its arrays placed replicated on `mesh` (whatever mesh wrote
   them), and this process's data-iterator state."""
   repl = mesh_lib.replicated(mesh)
-  restored = mngr.restore(
+  restored = _read_checked(
+    mngr,
     step,
-    args=ocp.args.Composite(
-      **{
-        ckpt_lib.MODELS: ocp.args.StandardRestore(_abstract(state.variables, repl)),
-        TRAIN_STATE: ocp.args.StandardRestore(_abstract(state.train_state_item(), repl)),
-        DATA_ITER: DataIterRestore(),
-      }
-    ),
+    {
+      ckpt_lib.MODELS: ocp.args.StandardRestore(_abstract(state.variables, repl)),
+      TRAIN_STATE: ocp.args.StandardRestore(_abstract(state.train_state_item(), repl)),
+      DATA_ITER: DataIterRestore(),
+    },
   )
   state = state_lib.replace_from_item(state, restored[ckpt_lib.MODELS], restored[TRAIN_STATE])
   return state, restored[DATA_ITER]
@@ -185,7 +277,9 @@ def restore(mngr: ocp.CheckpointManager, step: int, state, mesh):
 
 def save(mngr, step, state, config, data_state, force=False):
   """Writes `step`: the models and model config (DESIGN.md's items), the training config, the train
-  state and this process's data-iterator state; asynchronous when the manager is."""
+  state and this process's data-iterator state; asynchronous when the manager is (the checksums are
+  computed before it returns, from the arrays being saved)."""
+  train_state = state.train_state_item()
   return mngr.save(
     step,
     args=ocp.args.Composite(
@@ -193,8 +287,11 @@ def save(mngr, step, state, config, data_state, force=False):
         ckpt_lib.MODELS: ocp.args.StandardSave(state.variables),
         ckpt_lib.MODEL_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config.model)),
         TRAIN_CONFIG: ocp.args.JsonSave(ckpt_lib.config_to_dict(config)),
-        TRAIN_STATE: ocp.args.StandardSave(state.train_state_item()),
+        TRAIN_STATE: ocp.args.StandardSave(train_state),
         DATA_ITER: DataIterSave(data_state),
+        ckpt_lib.CHECKSUMS: ckpt_lib.checksum_save(
+          {ckpt_lib.MODELS: state.variables, TRAIN_STATE: train_state}
+        ),
       }
     ),
     force=force,

@@ -6,11 +6,16 @@ at checkpoints, and for the progress images. Checkpoints (`train.checkpointing`)
 
 Faults: SIGTERM asks for a checkpoint at the next step boundary and a clean return; after a
 SIGKILL the next run restores the latest committed checkpoint (params, optimiser moments, PRNG key,
-data position), so on CPU it reproduces the uninterrupted run's losses bit for bit.
+data position), so on CPU it reproduces the uninterrupted run's losses bit for bit. A damaged latest
+checkpoint is moved aside and the step before it resumed (`train.checkpointing.resume`); a second run
+on the same workdir is refused (`train.workdir_lock`); a save that fails (a full disk) stops the run
+with `CheckpointSaveError`, the previous checkpoint untouched.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
 import signal
@@ -22,7 +27,7 @@ import ml_collections
 import numpy as np
 
 from me_fomm.model import perceptual
-from me_fomm.train import checkpointing
+from me_fomm.train import checkpointing, workdir_lock
 from me_fomm.train import mesh as mesh_lib
 from me_fomm.train import state as state_lib
 from me_fomm.train import step as step_lib
@@ -32,6 +37,51 @@ from me_fomm.train.prefetch import Prefetcher
 
 class NonFiniteLossError(RuntimeError):
   """Raised when too many updates in a row were skipped because the loss was not finite."""
+
+
+class CheckpointSaveError(RuntimeError):
+  """A checkpoint could not be written (a full disk, a read-only or vanished folder)."""
+
+
+def _os_error(e: BaseException) -> OSError | None:
+  """The OSError behind `e` (Orbax re-raises a background save's error wrapped), if any."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError):
+      return e
+    e = e.__cause__ or e.__context__
+  return None
+
+
+@contextlib.contextmanager
+def _saving(mngr, step: int):
+  """Turns a failed save into one CheckpointSaveError naming the step and the intact one before it."""
+  try:
+    yield
+  except Exception as e:
+    os_error = _os_error(e)
+    text = str(e)
+    if os_error is None and "No space left on device" not in text:
+      raise
+    reason = (
+      "no space left on the device"
+      if (os_error is not None and os_error.errno in (errno.ENOSPC, errno.EDQUOT))
+      or "No space left on device" in text
+      else f"{os_error.strerror or os_error}"
+    )
+    with contextlib.suppress(Exception):
+      mngr.reload()  # what is committed on disk, not the steps this run asked for
+    previous = mngr.latest_step()
+    kept = (
+      f"the previous checkpoint (step {previous}) is intact"
+      if previous is not None and previous != step
+      else "no earlier checkpoint exists"
+    )
+    raise CheckpointSaveError(
+      f"could not save checkpoint step {step} to {mngr.directory}: {reason}; {kept}. Free space "
+      f"(or fix the folder) and run the same command again to resume"
+    ) from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -126,13 +176,15 @@ def train(
   )
 
   os.makedirs(workdir, exist_ok=True)
-  mngr = checkpointing.checkpoint_manager(os.path.join(workdir, "checkpoints"), config)
-  prefetch = writer = previous_handler = None
+  # Process 0 holds the workdir for the run (a second run on it is refused here, before any work).
+  lock = workdir_lock.acquire(workdir) if is_host0 else None
+  mngr = prefetch = writer = previous_handler = None
   preempt = threading.Event()
   step = start_step = 0
   stopped_early = False
   try:
-    start_step = step = checkpointing.refuse_other_config(mngr, config) or 0
+    mngr = checkpointing.checkpoint_manager(os.path.join(workdir, "checkpoints"), config)
+    checkpointing.refuse_other_config(mngr, config)
     models = model_lib.build_models(config.model, remat=config.get("remat", False))
     optimizers = state_lib.make_optimizers(config, steps_per_epoch)
     state = jax.jit(
@@ -143,9 +195,9 @@ def train(
       vgg = perceptual.load_vgg(config.loss.vgg, config.loss.vgg_weights or None)
       vgg_layers = jax.device_put(vgg["layers"], repl)
 
-    data_state = None
+    start_step, state, data_state = checkpointing.resume(mngr, state, mesh)
+    step = start_step
     if start_step:
-      state, data_state = checkpointing.restore(mngr, start_step, state, mesh)
       loader.set_state(data_state)
       logging.info("resumed from step %d of %s", start_step, mngr.directory)
     else:
@@ -199,7 +251,8 @@ def train(
         logging.info("%s", text)
         writer.write(step, {**last, "pairs_per_s": rate})
         if counters["nonfinite_run_max"] >= config.max_nonfinite_in_a_row:
-          mngr.wait_until_finished()
+          with _saving(mngr, step):
+            mngr.wait_until_finished()
           raise NonFiniteLossError(
             f"{int(counters['nonfinite_run_max'])} updates in a row had a non-finite "
             f"loss or gradient (limit max_nonfinite_in_a_row="
@@ -216,24 +269,36 @@ def train(
       if step % config.checkpoint_every == 0 or step == total_steps or stop:
         run = int(jax.device_get(state.nonfinite_run))
         if run == 0:
-          checkpointing.save(mngr, step, state, config, data_state, force=stop)
+          with _saving(mngr, step):
+            checkpointing.save(mngr, step, state, config, data_state, force=stop)
+          if step == config.debug.get("kill_in_save_at_step", -1):
+            os.kill(os.getpid(), signal.SIGKILL)  # tests: the save has started, not committed
         else:  # Keep the last checkpoint from before the skipped updates.
           logging.warning("step %d: no checkpoint during %d skipped updates in a row", step, run)
       if stop:
-        mngr.wait_until_finished()
+        with _saving(mngr, step):
+          mngr.wait_until_finished()
         logging.warning("SIGTERM: saved step %d to %s; stopping", step, mngr.directory)
         stopped_early = True
         break
       _debug_faults(config, step, mngr)
+    with _saving(mngr, step):
+      mngr.wait_until_finished()
   finally:
     if prefetch is not None:
       prefetch.close()
-    mngr.wait_until_finished()
-    mngr.close()
+    if mngr is not None:
+      # After an error, an unfinished save's own error must not hide it.
+      with contextlib.suppress(Exception):
+        mngr.wait_until_finished()
+      with contextlib.suppress(Exception):
+        mngr.close()
     if writer is not None:
       writer.close()
     if previous_handler is not None:
       signal.signal(signal.SIGTERM, previous_handler)
+    if lock is not None:
+      workdir_lock.release(lock)
 
   if step > start_step and last_logged != step:
     last = {k: float(v) for k, v in jax.device_get(metrics).items()}

@@ -5,10 +5,13 @@ of them compiles each program once.
 The cache is switched on only while this folder's tests run, then off again for the session.
 """
 
+import json
+
 import jax
 import pytest
 
 # pytest's default (prepend) import mode puts this folder on sys.path: tiny_setup imports as a module.
+import tiny_setup
 from tiny_setup import shared_dir
 
 
@@ -35,3 +38,18 @@ def persistent_compile_cache(compile_cache_dir):
   for n, v in old.items():
     jax.config.update(n, v)
   cc.reset_cache()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+  """An uninterrupted 12-step run (checkpoints at 8 and 12), made once per test run (pytest -n
+  workers share it). Tests that change it work on a copy."""
+  from me_fomm.train import trainer
+
+  shared = shared_dir(tmp_path_factory, "me_fomm_train_reference")
+  workdir, done = str(shared / "run"), shared / "result.json"
+  with tiny_setup.exclusive(shared / "lock"):
+    if not done.exists():
+      result = trainer.train(tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn)
+      done.write_text(json.dumps(result))
+  return workdir, json.loads(done.read_text())

@@ -1,6 +1,5 @@
 """trainer.train: learning, outputs, checkpoints, kill/SIGTERM resume, refusal, NaN stop."""
 
-import json
 import os
 import subprocess
 import sys
@@ -16,18 +15,6 @@ from me_fomm.train import checkpointing, trainer, writer
 def by_step(rows):
   """Last row written for each step (a resumed run rewrites the steps after its checkpoint)."""
   return {r["step"]: r for r in rows}
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-  """An uninterrupted 12-step run, made once per test run (pytest -n workers share it)."""
-  shared = tiny_setup.shared_dir(tmp_path_factory, "me_fomm_train_reference")
-  workdir, done = str(shared / "run"), shared / "result.json"
-  with tiny_setup.exclusive(shared / "lock"):
-    if not done.exists():
-      result = trainer.train(tiny_setup.trainer_config(), workdir, data_fn=tiny_setup.tiny_data_fn)
-      done.write_text(json.dumps(result))
-  return workdir, json.loads(done.read_text())
 
 
 def test_short_run_lowers_loss_and_writes_outputs(reference, caplog):
