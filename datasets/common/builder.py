@@ -322,12 +322,26 @@ class ClipBuilder(tfds.core.GeneratorBasedBuilder, abc.ABC):
     """TFDS's build, then `build_report.json` next to the records (skips, borrowed frames)."""
     self.report = BuildReport()
     was_prepared = self.is_prepared()
-    with uncompressed_array_records():
+    with uncompressed_array_records(), _tfds_bars(not self.progress):
       super().download_and_prepare(*args, **kwargs)
     if not was_prepared:
       path = os.path.join(os.fspath(self.data_dir), REPORT_FILE)
       with open(path, "w") as f:
         json.dump(self.report.as_dict(), f, indent=1)
+
+
+@contextlib.contextmanager
+def _tfds_bars(enable: bool):
+  """TFDS's own progress bars (generating, shuffling) on or off while inside: with ours (one bar per
+  split, counting clips) they would be three bars for one job."""
+  from tensorflow_datasets.core.utils import tqdm_utils
+
+  before = getattr(tqdm_utils, "_active", True)
+  tqdm_utils.display_progress_bar(enable and before)
+  try:
+    yield
+  finally:
+    tqdm_utils.display_progress_bar(before)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import logging
+import os
 import sys
 from typing import Any, Callable, Sequence
 
@@ -223,6 +225,50 @@ def parse_flags(prog: str, argv) -> list:
     sys.exit(2)
 
 
+class _OursOrWarnings(logging.Filter):
+  """Passes our own lines (progress, our warnings) and every error; drops third-party INFO and WARNING
+  lines (Orbax's handler registry, jax's "Unable to initialize backend 'tpu'" on a CPU machine, TFDS's
+  notes on the folders it scans), which say nothing a user of the command acts on."""
+
+  def __init__(self, roots: Sequence[str]):
+    super().__init__()
+    self.roots = tuple(roots)
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR:
+      return True
+    if record.name.split(".")[0] in ("me_fomm", "me_fomm_experiments", "me_fomm_datasets"):
+      return True
+    # absl's `logging.info(...)` logs as "absl": where it was called from says whose line it is.
+    path = os.path.abspath(record.pathname or "")
+    return path.startswith(self.roots)
+
+
+def quiet_console() -> None:
+  """The default console (`--verbosity=0`): our progress lines and warnings, and every error;
+  `--verbosity=1` (or `-v 1`) shows the third-party INFO and WARNING lines too."""
+  import me_fomm
+
+  roots = [os.path.dirname(os.path.abspath(me_fomm.__file__)) + os.sep]
+  for name in (
+    "me_fomm_experiments",
+    "me_fomm_datasets",
+  ):  # found, not imported (that costs seconds)
+    spec = importlib.util.find_spec(name)
+    if spec is not None and spec.origin:
+      roots.append(os.path.dirname(os.path.abspath(spec.origin)) + os.sep)
+  handlers = list(logging.getLogger().handlers)
+  try:
+    from absl import logging as absl_logging
+
+    handlers.append(absl_logging.get_absl_handler())
+  except ImportError:  # absl is a dependency; stay usable without it in notebooks
+    pass
+  for h in handlers:
+    if not any(isinstance(f, _OursOrWarnings) for f in h.filters):
+      h.addFilter(_OursOrWarnings(roots))
+
+
 def run_command(name: str, module, argv) -> None:
   """Runs `module.run(read(module.OPTIONS))` then `module.show(result)`; anticipated bad input exits 2
   with one clear line, a stop the message explains (CommandError) exits 1."""
@@ -235,6 +281,8 @@ def run_command(name: str, module, argv) -> None:
   logging.basicConfig(level=logging.INFO, format="%(message)s")
   # absl routes Python logging through its own handler once app.run started; keep lines short.
   logging.getLogger("absl").setLevel(logging.WARNING)
+  if FLAGS["verbosity"].value < 1:
+    quiet_console()
   try:
     result = module.run(read(module.OPTIONS))
   except (ValueError, FileExistsError, FileNotFoundError) as e:
