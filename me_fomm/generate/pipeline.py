@@ -45,33 +45,73 @@ def check_output(out_dir: str, overwrite: bool) -> str:
   return out_dir
 
 
+class OutputDiskFullError(ValueError):
+  """The disk (or quota) ran full while writing an output folder; nothing half-written is left."""
+
+
+def _free_space(folder: str) -> str:
+  try:
+    free = shutil.disk_usage(folder).free
+  except OSError:
+    return "unknown space"
+  for unit, size in (("GiB", 2**30), ("MiB", 2**20)):
+    if free >= size:
+      return f"{free / size:.1f} {unit}"
+  return f"{free} bytes"
+
+
 @contextlib.contextmanager
 def staged_output(out_dir: str, overwrite: bool = False):
   """Yields a temporary folder beside `out_dir`; on success it replaces `out_dir`, on error it is removed.
 
   The final step is a rename within one parent folder, so readers see either the old or the new output.
+  A full disk (ENOSPC/EDQUOT, from Python or ffmpeg) becomes one OutputDiskFullError naming the folder.
   """
   out_dir = check_output(out_dir, overwrite)
   parent = os.path.dirname(out_dir)
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
+  previous = os.path.isdir(out_dir)
+  tmp = None
   try:
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
     yield tmp
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  if os.path.exists(out_dir):
-    if not overwrite:  # appeared while we worked
+    _move_into_place(tmp, out_dir, overwrite)
+  except BaseException as e:
+    if tmp is not None:
       shutil.rmtree(tmp, ignore_errors=True)
-      raise OutputExistsError(
-        f"output folder {out_dir} appeared while generating; nothing was replaced"
-      )
-    old = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-    os.rename(out_dir, os.path.join(old, "x"))
+    if isinstance(e, Exception) and video_lib.disk_full(e):
+      kept = "the previous output there is unchanged" if previous else "nothing was written there"
+      raise OutputDiskFullError(
+        f"disk full: no space left on the device while writing {out_dir}; the partial output was "
+        f"removed and {kept}. {_free_space(parent)} free there now: free space and run the same "
+        "command again"
+      ) from e
+    raise
+
+
+def _move_into_place(tmp: str, out_dir: str, overwrite: bool) -> None:
+  parent, name = os.path.split(out_dir)
+  if not os.path.exists(out_dir):
     os.rename(tmp, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
-  else:
+    return
+  if not overwrite:  # appeared while we worked
+    raise OutputExistsError(
+      f"output folder {out_dir} appeared while generating; nothing was replaced"
+    )
+  old = tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent)
+  moved = os.path.join(old, "x")
+  try:
+    os.rename(out_dir, moved)
+  except BaseException:
+    os.rmdir(old)
+    raise
+  try:
     os.rename(tmp, out_dir)
+  except BaseException:
+    os.rename(moved, out_dir)  # the previous output back where it was
+    os.rmdir(old)
+    raise
+  shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------------------------------ model

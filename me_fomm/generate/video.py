@@ -8,8 +8,11 @@ is called. Driving clips (a file, a folder or a corpus clip) become `me_fomm.dat
 
 from __future__ import annotations
 
+import errno
+import fractions
 import os
 import re
+import subprocess
 from typing import Sequence
 
 import numpy as np
@@ -25,8 +28,126 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 MAX_GIF_FPS = 50.0
 
 
+# Constant rate factor of the H.264 mp4s (0 lossless .. 51 worst): what imageio's quality=8 gave before,
+# high enough to keep sub-pixel micro-expression motion visible.
+MP4_CRF = 10
+
+
 class VideoError(ValueError):
   """A driving clip or an output path that cannot be used; the message says what to do."""
+
+
+_DISK_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_DISK_FULL_TEXTS = tuple(os.strerror(n) for n in _DISK_FULL_ERRNOS)
+
+
+def disk_full(e: BaseException) -> bool:
+  """Whether `e` (or an error behind it) is a full disk or quota: an OSError's errno, or ffmpeg's text."""
+  seen = set()
+  while e is not None and id(e) not in seen:
+    seen.add(id(e))
+    if isinstance(e, OSError) and e.errno in _DISK_FULL_ERRNOS:
+      return True
+    if any(text in str(e) for text in _DISK_FULL_TEXTS):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
+
+
+# ffmpeg runs as a child process started here, never through imageio's FFMPEG plugin: imageio-ffmpeg
+# passes a `preexec_fn`, which makes Python fork and run Python code in the child of a multithreaded
+# (JAX) process, a deadlock risk that JAX warns about ("os.fork() was called"). Without a preexec_fn
+# the fork and exec happen in C and no Python runs in the child.
+
+
+def ffmpeg_exe() -> str:
+  """The ffmpeg binary (imageio-ffmpeg's bundled one, or $IMAGEIO_FFMPEG_EXE)."""
+  try:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+  except (ImportError, RuntimeError) as e:
+    raise VideoError(
+      f"no ffmpeg found ({e}); install imageio-ffmpeg or set IMAGEIO_FFMPEG_EXE"
+    ) from e
+
+
+def _ffmpeg_detail(stderr: bytes, returncode: int) -> str:
+  """ffmpeg's error lines as one line: without `[muxer @ 0x..]` prefixes, repeats and the final
+  "Conversion failed!"."""
+  lines = []
+  for line in stderr.decode(errors="replace").splitlines():
+    line = re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())
+    if (
+      line
+      and line not in lines
+      and not line.startswith(("Last message repeated", "Conversion failed"))
+    ):
+      lines.append(line)
+  detail = "; ".join(lines[:3]).rstrip(".") or f"exit status {returncode}"
+  return detail if len(detail) <= 300 else detail[:297] + "..."
+
+
+def _run_ffmpeg(args: list, stdin_data=None) -> tuple[int, bytes, bytes]:
+  """(exit status, stdout, stderr) of ffmpeg with `args`; stdin_data is piped in (None: no stdin)."""
+  cmd = [ffmpeg_exe(), "-hide_banner", "-nostats"] + args
+  try:
+    proc = subprocess.Popen(
+      cmd,
+      stdin=subprocess.DEVNULL if stdin_data is None else subprocess.PIPE,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+    )
+  except OSError as e:
+    raise VideoError(f"cannot start ffmpeg {cmd[0]!r}: {e}") from e
+  try:
+    out, err = proc.communicate(stdin_data)
+  except BaseException:  # Ctrl-C or a failed pipe: no ffmpeg left behind
+    proc.kill()
+    proc.wait()
+    raise
+  return proc.returncode, out, err
+
+
+def _ffmpeg_fps(stderr: bytes) -> float | None:
+  """The first input video stream's frame rate from ffmpeg's header lines (`25 fps`, `1k fps`, `tbr`)."""
+  text = stderr.decode(errors="replace")
+  text = text.split("Output #0", 1)[0]
+  for line in text.splitlines():
+    if re.match(r"\s*Stream #0:\d+.*: Video: ", line):
+      for unit in ("fps", "tbr"):
+        m = re.search(rf"(\d+(?:\.\d+)?)(k?) {unit}\b", line)
+        if m:
+          value = float(m.group(1)) * (1000.0 if m.group(2) else 1.0)
+          if value > 0:
+            return value
+      return None
+  return None
+
+
+_PLAYABLE = "Check that the file is a complete video (ffmpeg must be able to play it)."
+
+
+def _read_ffmpeg(path: str) -> tuple[np.ndarray, float | None]:
+  """Decodes the first video stream as PPM frames: each carries its size, read without parsing ffmpeg's
+  log (only the frame rate comes from there)."""
+  # "file:" keeps a name with a colon or a leading dash a file name for ffmpeg.
+  args = ["-nostdin", "-i", "file:" + path, "-map", "0:v:0", "-f", "image2pipe", "-c:v", "ppm"]
+  returncode, data, err = _run_ffmpeg(args + ["-pix_fmt", "rgb24", "-"])
+  if returncode != 0:
+    detail = _ffmpeg_detail(err, returncode)
+    raise VideoError(f"cannot decode video {path!r}: ffmpeg: {detail}. {_PLAYABLE}")
+  if not data:
+    return np.zeros((0, 0, 0, 3), np.uint8), _ffmpeg_fps(err)
+  m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+255\s", data)
+  if m is None:
+    raise VideoError(f"cannot decode video {path!r}: ffmpeg wrote no RGB frames. {_PLAYABLE}")
+  w, h = int(m.group(1)), int(m.group(2))
+  frame_bytes = m.end() + w * h * 3
+  if len(data) % frame_bytes:
+    raise VideoError(f"cannot decode video {path!r}: ffmpeg's frames were cut short. {_PLAYABLE}")
+  raw = np.frombuffer(data, np.uint8).reshape(-1, frame_bytes)[:, m.end() :]
+  return raw.reshape(-1, h, w, 3).copy(), _ffmpeg_fps(err)
 
 
 def natural_key(name: str):
@@ -104,18 +225,14 @@ def read_video(path: str) -> tuple[np.ndarray, float | None]:
       duration_ms = meta.get("duration")
       fps = 1000.0 / duration_ms if duration_ms else None
     else:
-      reader = imageio.get_reader(path, format="FFMPEG")
-      fps = reader.get_meta_data().get("fps")
-      frames = [to_rgb_uint8(f, where=path) for f in reader]
-      reader.close()
+      frames, fps = _read_ffmpeg(path)
+  except VideoError:
+    raise
   except Exception as e:
-    raise VideoError(
-      f"cannot decode video {path!r}: {type(e).__name__}: {e}. "
-      "Check that the file is a complete video (ffmpeg must be able to play it)."
-    ) from e
-  if not frames:
+    raise VideoError(f"cannot decode video {path!r}: {type(e).__name__}: {e}. {_PLAYABLE}") from e
+  if not len(frames):
     raise VideoError(f"video {path!r} decoded to zero frames; is the file empty or truncated?")
-  return np.stack(frames), fps
+  return (np.stack(frames) if isinstance(frames, list) else frames), fps
 
 
 def _even(frames: np.ndarray) -> np.ndarray:
@@ -137,25 +254,31 @@ def as_uint8_frames(frames) -> np.ndarray:
 
 
 def write_mp4(path: str, frames, fps: float) -> None:
-  """Writes H.264 mp4 (yuv420p, plays everywhere) at `fps`; frames uint8 or float [0, 1]."""
-  import imageio.v2 as imageio
+  """Writes H.264 mp4 (yuv420p, plays everywhere) at `fps`; frames uint8 or float [0, 1].
 
-  frames = _even(as_uint8_frames(frames))
-  writer = imageio.get_writer(
-    path,
-    format="FFMPEG",
-    fps=float(fps),
-    codec="libx264",
-    quality=8,
-    pixelformat="yuv420p",
-    macro_block_size=1,
-    ffmpeg_log_level="error",
-  )
+  A failed write (ffmpeg's error, a full disk) raises VideoError and leaves no file at `path`.
+  """
+  frames = np.ascontiguousarray(_even(as_uint8_frames(frames)))
+  t, h, w, _ = frames.shape
+  if t == 0:
+    raise VideoError(f"cannot write video {path!r}: no frames")
+  if not (np.isfinite(fps) and fps > 0):
+    raise VideoError(f"cannot write video {path!r}: frame rate {fps} is not a positive number")
+  # A fraction keeps rates like 24000/1001 exact.
+  rate = str(fractions.Fraction(float(fps)).limit_denominator())
+  args = ["-loglevel", "error", "-y"]
+  args += ["-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", rate, "-i", "-"]
+  args += ["-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", str(MP4_CRF), "-f", "mp4"]
+  args += ["file:" + path]
   try:
-    for f in frames:
-      writer.append_data(f)
-  finally:
-    writer.close()
+    returncode, _, err = _run_ffmpeg(args, stdin_data=memoryview(frames).cast("B"))
+    if returncode != 0:
+      raise VideoError(f"cannot write video {path!r}: ffmpeg: {_ffmpeg_detail(err, returncode)}")
+  except BaseException:
+    # Half an mp4 plays nowhere; a partial file would only pass for a result.
+    if os.path.isfile(path):
+      os.remove(path)
+    raise
 
 
 def gif_fps(fps: float) -> float:
