@@ -7,6 +7,8 @@
 Shows a progress bar per split and ends with a report: clips written, clips skipped and why,
 frames whose landmarks were borrowed from a neighbour. Bad clips are skipped and counted
 unless --strict, which stops at the first one; a failed build leaves nothing that loads.
+A build whose files were damaged later (a truncated or corrupt shard) is rebuilt in place with
+the same command plus --overwrite.
 """
 
 from __future__ import annotations
@@ -38,7 +40,12 @@ OPTIONS = (
     "processes preprocessing clips in parallel (0: in this process); e.g. the number of CPU cores.",
   ),
   O.boolean("strict", False, "fail on the first bad clip instead of skipping it."),
-  O.boolean("overwrite", False, "rebuild even if the dataset is built."),
+  O.boolean(
+    "overwrite",
+    False,
+    "rebuild even if the dataset is built: its version folder (only that one) is removed first, "
+    "damaged or not; what a damaged-shard error asks for.",
+  ),
 )
 
 

@@ -17,7 +17,7 @@ import re
 
 import numpy as np
 
-from me_fomm.data import images, vocab
+from me_fomm.data import images, shards, vocab
 
 
 @dataclasses.dataclass
@@ -73,8 +73,11 @@ class Clip:
     gt_lms = record.get("ground_truth_landmarks")
     lms = record.get("landmarks")
     label = record.get("label")
+    with shards.decoding(record, "its frames"):
+      frames = decode_frames(record["frames"])
+      gt = decode_frames(gt) if gt is not None and len(gt) else None
     clip = cls(
-      frames=decode_frames(record["frames"]),
+      frames=frames,
       fps=float(record.get("fps", 25.0) or 25.0),
       name=name.replace("/", "_"),
       landmarks=None if lms is None else np.asarray(lms, np.float32),
@@ -83,7 +86,7 @@ class Clip:
       offset=_index(record.get("offset")),
       label=None if label is None else vocab.label_name(label),
       action_units=tuple(vocab.parse_action_units(record.get("action_units"))),
-      ground_truth=decode_frames(gt) if gt is not None and len(gt) else None,
+      ground_truth=gt,
       ground_truth_landmarks=None if gt_lms is None else np.asarray(gt_lms, np.float32),
       corpus=_as_str(record.get("corpus", "")),
       clip_id=clip_id,

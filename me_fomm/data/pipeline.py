@@ -24,7 +24,7 @@ import grain
 import numpy as np
 
 from me_fomm.data import augment as A
-from me_fomm.data import images
+from me_fomm.data import images, shards
 
 
 def _check_clip(clip: dict) -> int:
@@ -50,7 +50,8 @@ class PairTransform:
     cfg = self.augment
     if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
       i, j = j, i  # a reversed clip: the same two frames in the other order
-    raw = [images.decode_frame(clip["frames"][i]), images.decode_frame(clip["frames"][j])]
+    with shards.decoding(clip, f"frames {i} and {j}"):
+      raw = [images.decode_frame(clip["frames"][i]), images.decode_frame(clip["frames"][j])]
     lm_all = np.asarray(clip["landmarks"], np.float32)
     frames, lms = images.resize_with_points(
       raw,

@@ -20,6 +20,7 @@ import importlib
 import os
 from typing import Any, Sequence
 
+from me_fomm.data import shards
 from me_fomm_datasets.common import builder as B
 
 # name -> (module, class, default variant)
@@ -146,20 +147,57 @@ def builder(
 
 
 class ClipSource:
-  """Grain random-access source of clip dicts (str text fields) over a TFDS data source."""
+  """Grain random-access source of clip dicts (str text fields) over a TFDS data source.
 
-  def __init__(self, data_source, name: str = "", split: str = ""):
+  The one reader of records: a shard that cannot be read (missing, truncated, flipped bytes)
+  raises `me_fomm.data.shards.DamagedShardError` naming the file and `rebuild`, the command
+  that builds it again. Records come back as `shards.Record`s, which know their shard.
+  """
+
+  def __init__(
+    self, data_source, name: str = "", split: str = "", rebuild: str = "", folder: str = ""
+  ):
     self._source = data_source
     self.name, self.split = name, split
+    self.folder = folder
+    self.rebuild = rebuild or (
+      f"me-fomm prepare --dataset={name or '<dataset>'} --data_dir=<data_dir> --overwrite"
+    )
 
   def __len__(self) -> int:
     return len(self._source)
 
+  def shard_path(self, index: int) -> str:
+    """The shard file holding clip `index` ('' when the reader does not say)."""
+    # array_record's data source (under TFDS's) maps an index to a reader and that reader's
+    # file; private, so any surprise just leaves the file unnamed (the folder is named).
+    inner = getattr(self._source, "data_source", self._source)
+    try:
+      reader, _ = inner._reader_idx_and_position(int(index))
+      return os.fspath(inner._read_instructions[reader].filename)
+    except Exception:  # noqa: BLE001
+      return ""
+
+  def origin(self, index: int) -> shards.Origin:
+    return shards.Origin(
+      self.shard_path(index), int(index), self.name, self.split, self.folder, self.rebuild
+    )
+
   def __getitem__(self, index: int) -> dict:
-    record = dict(self._source[int(index)])
-    for key in _TEXT:
-      if key in record and isinstance(record[key], bytes):
-        record[key] = record[key].decode("utf-8")
+    index = int(index)
+    if not 0 <= index < len(self):
+      raise IndexError(f"clip {index} of {self.name} {self.split}: it has {len(self)} clips")
+    try:
+      record = shards.Record(self._source[index])
+      for key in _TEXT:
+        if key in record and isinstance(record[key], bytes):
+          record[key] = record[key].decode("utf-8")
+    except Exception as e:
+      # Riegeli's RuntimeErrors (hash mismatch, bad block header, file too small, open()
+      # failed), a record that does not parse, text that is not UTF-8: all mean the file
+      # on disk is not what `prepare` wrote.
+      raise shards.damaged(self.origin(index), e) from e
+    record.origin = self.origin(index)  # for the frame decoders' errors (`shards.decoding`)
     return record
 
   def __repr__(self) -> str:
@@ -193,21 +231,101 @@ def load(
   frame_format: str | None = None,
 ) -> ClipSource:
   """A random-access source of the clips of a built dataset split."""
-  b = builder(name, data_dir, image_size, grayscale, margin, frame_format)
+  b = _checked_builder(name, data_dir, image_size, grayscale, margin, frame_format)
+  command = _prepare_command(name, data_dir, image_size, grayscale, margin, frame_format)
   if not b.is_prepared():
     raise FileNotFoundError(
       f"dataset {b.name}/{b.builder_config.name} is not built in {data_dir} (no "
-      f"{b.data_dir}). Build it first: me-fomm prepare --dataset={name} "
-      f"--data_dir={data_dir}"
-      + (f" --image_size={image_size}" if image_size else "")
-      + ("" if b.name == "synthetic_me" else " --manual_dir=<the downloaded corpus>")
+      f"{b.data_dir}). Build it first: {command}"
     )
   splits = list(b.info.splits.keys())
   if split not in splits:
     raise ValueError(
       f"dataset {b.name}/{b.builder_config.name} has splits {splits}, not {split!r}."
     )
-  return ClipSource(b.as_data_source(split), f"{b.name}/{b.builder_config.name}", split)
+  return ClipSource(
+    b.as_data_source(split),
+    f"{b.name}/{b.builder_config.name}",
+    split,
+    rebuild=f"{command} --overwrite",
+    folder=os.fspath(b.data_dir),
+  )
+
+
+def _checked_builder(name, data_dir, image_size, grayscale, margin, frame_format, **kwargs):
+  """`builder(...)`, with a build whose JSON files are damaged named as such."""
+  try:
+    return builder(name, data_dir, image_size, grayscale, margin, frame_format, **kwargs)
+  except Exception as e:
+    # TFDS reads the version folder's JSON when it makes the builder: a damaged one fails there.
+    folder = version_folder(name, data_dir, image_size, grayscale, margin, frame_format)
+    bad = _unparsable_json(folder)
+    if not bad:
+      raise
+    rebuild = (
+      _prepare_command(name, data_dir, image_size, grayscale, margin, frame_format) + " --overwrite"
+    )
+    raise shards.DamagedShardError(
+      f"dataset file {bad} is damaged (truncated or corrupt: {shards.reason(e)}); rebuild the "
+      f"dataset: {rebuild}",
+      shard=bad,
+      rebuild=rebuild,
+    ) from e
+
+
+def version_folder(
+  name: str,
+  data_dir: str,
+  image_size: int | None = None,
+  grayscale: bool | None = None,
+  margin: float | None = None,
+  frame_format: str | None = None,
+  options: dict | None = None,
+) -> str:
+  """The folder a build of `name` lives in (data_dir/<dataset>/<config>/<version>), without
+  making the builder (which reads what is there, and fails when that is damaged)."""
+  cls = builder_class(name)
+  config = resolve_config(name, image_size, grayscale, margin, frame_format, options)
+  return os.path.join(os.fspath(data_dir), cls.name, config.name, str(cls.VERSION))
+
+
+def _unparsable_json(folder: str) -> str:
+  """The first JSON file of `folder` that does not parse ('' when all do, or no folder)."""
+  import json
+
+  if not os.path.isdir(folder):
+    return ""
+  for entry in sorted(os.listdir(folder)):
+    path = os.path.join(folder, entry)
+    if entry.endswith(".json") and os.path.isfile(path):
+      try:
+        with open(path, encoding="utf-8") as f:
+          json.load(f)
+      except (ValueError, UnicodeDecodeError):
+        return path
+  return ""
+
+
+def _prepare_command(name, data_dir, image_size, grayscale, margin, frame_format) -> str:
+  """The `me-fomm prepare` line that builds what `load` was asked to read (for `augmented`, the
+  `me-fomm augment` that generates it)."""
+  if name.split("/")[0] == "augmented":
+    return (
+      "me-fomm augment --checkpoint=<checkpoint> --dataset=<driving corpus> "
+      f"--data_dir=<its data_dir> --out={data_dir}"
+    )
+  flags = [f"--dataset={name}", f"--data_dir={data_dir}"]
+  if image_size:
+    flags.append(f"--image_size={image_size}")
+  if grayscale is not None:
+    flags.append("--grayscale" if grayscale else "--nograyscale")
+  if margin is not None:
+    flags.append(f"--margin={margin}")
+  if frame_format:
+    flags.append(f"--frame_format={frame_format}")
+  if name.split("/")[0] != "synthetic_me":
+    flags.append("--manual_dir=<the downloaded corpus>")
+  return "me-fomm prepare " + " ".join(flags)
 
 
 def prepare(
@@ -223,7 +341,8 @@ def prepare(
   frame_format: str | None = None,
   workers: int = 0,
 ):
-  """Builds a dataset (if not built yet, or again with `overwrite`).
+  """Builds a dataset (if not built yet, or again with `overwrite`, which first removes its
+  version folder, whole or damaged).
 
   Returns (builder, report, built_now): report is the build's `build_report.json`
   ({'written', 'skipped', 'frames', 'borrowed_frames', 'notes'}, None if absent) and
@@ -236,7 +355,7 @@ def prepare(
   import tensorflow_datasets as tfds
 
   def make():
-    return builder(
+    return _checked_builder(
       name,
       data_dir,
       image_size,
@@ -248,22 +367,27 @@ def prepare(
       workers=workers,
     )
 
+  def check_manual_dir(cls):
+    instructions = cls.MANUAL_DOWNLOAD_INSTRUCTIONS
+    if instructions and not manual_dir:
+      raise ValueError(
+        f"{cls.name} needs the corpus downloaded by hand; pass its folder as "
+        f"manual_dir (--manual_dir).\n{instructions}"
+      )
+    if instructions and not os.path.isdir(manual_dir):
+      raise FileNotFoundError(f"manual_dir {manual_dir} is not a folder.\n{instructions}")
+
+  if overwrite:
+    check_manual_dir(builder_class(name))  # before the old build is gone
+    # Only this dataset's version folder goes, and before the builder is made: TFDS reads the
+    # folder's JSON then, so a damaged build could not even be rebuilt otherwise.
+    folder = version_folder(name, data_dir, image_size, grayscale, margin, frame_format)
+    if os.path.isdir(folder):
+      shutil.rmtree(folder)
   b = make()
-  if b.is_prepared() and overwrite:
-    shutil.rmtree(os.fspath(b.data_dir))
-    b = make()
-  needs_manual = bool(b.MANUAL_DOWNLOAD_INSTRUCTIONS)
   built_now = not b.is_prepared()
   if built_now:
-    if needs_manual and not manual_dir:
-      raise ValueError(
-        f"{b.name} needs the corpus downloaded by hand; pass its folder as "
-        f"manual_dir (--manual_dir).\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-      )
-    if needs_manual and not os.path.isdir(manual_dir):
-      raise FileNotFoundError(
-        f"manual_dir {manual_dir} is not a folder.\n{b.MANUAL_DOWNLOAD_INSTRUCTIONS}"
-      )
+    check_manual_dir(b)
     dl = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir)) if manual_dir else None
     b.download_and_prepare(download_config=dl)
   return b, B.read_report(b), built_now
