@@ -182,8 +182,9 @@ def perceptual_loss(
 ) -> jax.Array:
   """`sum_s sum_i w_i mean|phi_i(gen_s) - phi_i(real_s)|` over the pyramid keys `prediction_<s>`.
 
-  The real image's features carry no gradient (the original detaches them). Prediction and real
-  go through VGG as one batch per scale: one convolution stack to compile, twice the batch.
+  The real image's features carry no gradient (the original detaches them), so they go through VGG
+  on their own, forward only: in one concatenated batch the backward pass would compute input
+  gradients for the real half too, then drop them.
   """
   if len(weights) != 5:
     raise ValueError(f"config.loss.perceptual has {len(weights)} weights; VGG gives 5 layers")
@@ -194,11 +195,12 @@ def perceptual_loss(
     return total
   for s in scales:
     key = f"prediction_{scale_key(s)}"
-    g, r = generated[key], jax.lax.stop_gradient(real[key])
-    feats = vgg_features(vgg, jnp.concatenate([g, r], axis=0), dtype, num_taps)
-    b = g.shape[0]
-    for w, f in zip(weights, feats):
+    fake = vgg_features(vgg, generated[key], dtype, num_taps)
+    true = jax.lax.stop_gradient(
+      vgg_features(vgg, jax.lax.stop_gradient(real[key]), dtype, num_taps)
+    )
+    for w, f, t in zip(weights, fake, true):
       if w:
-        diff = f[:b].astype(jnp.float32) - jax.lax.stop_gradient(f[b:]).astype(jnp.float32)
+        diff = f.astype(jnp.float32) - t.astype(jnp.float32)
         total += w * jnp.mean(jnp.abs(diff))
   return total
