@@ -65,6 +65,7 @@ def test_only_sources_imports_the_builders():
 
 # Lowest first; a package may import its own layer and those before it.
 LAYERS = (
+  ("xla_cpu",),
   ("prior",),
   ("data", "model"),
   ("checkpoint",),
