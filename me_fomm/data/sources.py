@@ -125,6 +125,12 @@ def resolve_config(
   return known.get(cfg.name, cfg)
 
 
+def _class_and_config(name, image_size, grayscale, margin, frame_format, options):
+  return builder_class(name), resolve_config(
+    name, image_size, grayscale, margin, frame_format, options
+  )
+
+
 def builder(
   name: str,
   data_dir: str,
@@ -137,8 +143,7 @@ def builder(
 ):
   """The TFDS builder of a dataset name (not built yet necessarily); `options` as in
   `resolve_config`, `kwargs` for the builder (strict, progress, workers, detector)."""
-  cls = builder_class(name)
-  config = resolve_config(name, image_size, grayscale, margin, frame_format, options)
+  cls, config = _class_and_config(name, image_size, grayscale, margin, frame_format, options)
   if any(c is config for c in cls.BUILDER_CONFIGS):
     # By name: a builder is re-created from its init arguments when a data source is pickled
     # to a Grain worker, and TFDS refuses a config *object* that shares a registered name.
@@ -187,6 +192,7 @@ class ClipSource:
     index = int(index)
     if not 0 <= index < len(self):
       raise IndexError(f"clip {index} of {self.name} {self.split}: it has {len(self)} clips")
+    origin = self.origin(index)
     try:
       record = shards.Record(self._source[index])
       for key in _TEXT:
@@ -196,8 +202,8 @@ class ClipSource:
       # Riegeli's RuntimeErrors (hash mismatch, bad block header, file too small, open()
       # failed), a record that does not parse, text that is not UTF-8: all mean the file
       # on disk is not what `prepare` wrote.
-      raise shards.damaged(self.origin(index), e) from e
-    record.origin = self.origin(index)  # for the frame decoders' errors (`shards.decoding`)
+      raise shards.damaged(origin, e) from e
+    record.origin = origin  # for the frame decoders' errors (`shards.decoding`)
     return record
 
   def __repr__(self) -> str:
@@ -284,8 +290,7 @@ def version_folder(
 ) -> str:
   """The folder a build of `name` lives in (data_dir/<dataset>/<config>/<version>), without
   making the builder (which reads what is there, and fails when that is damaged)."""
-  cls = builder_class(name)
-  config = resolve_config(name, image_size, grayscale, margin, frame_format, options)
+  cls, config = _class_and_config(name, image_size, grayscale, margin, frame_format, options)
   return os.path.join(os.fspath(data_dir), cls.name, config.name, str(cls.VERSION))
 
 

@@ -196,9 +196,7 @@ def perceptual_loss(
   for s in scales:
     key = f"prediction_{scale_key(s)}"
     fake = vgg_features(vgg, generated[key], dtype, num_taps)
-    true = jax.lax.stop_gradient(
-      vgg_features(vgg, jax.lax.stop_gradient(real[key]), dtype, num_taps)
-    )
+    true = vgg_features(vgg, jax.lax.stop_gradient(real[key]), dtype, num_taps)
     for w, f, t in zip(weights, fake, true):
       if w:
         diff = f.astype(jnp.float32) - t.astype(jnp.float32)
