@@ -97,7 +97,7 @@ def functions(models, variables, model_config) -> tuple[Function, Function]:
     p = keypoint_prior(cfg, driving_landmarks, onset_landmarks) if prior else None
     kp_d = keypoints(driving, None if p is None else p["value"])
     kp_n = normalize_kp(kp_s, kp_d, kp_0)
-    out = models.generator.apply(gen_v, tile(source), kp_source=kp_s, kp_driving=kp_n, train=False)
+    out = models.generator.apply(gen_v, source, kp_source=kp_s, kp_driving=kp_n, train=False)
     return {
       "prediction": jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0),
       "kp_driving": kp_d["value"],

@@ -156,9 +156,7 @@ class Animator:
         use_relative_jacobian=relative,
         magnify=alpha,
       )
-      out = generator.apply(
-        v["generator"], tile(source), kp_source=kp_s, kp_driving=kp_n, train=False
-      )
+      out = generator.apply(v["generator"], source, kp_source=kp_s, kp_driving=kp_n, train=False)
       pred = jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0)
       return pred, kp_d["value"], kp_n["value"]
 

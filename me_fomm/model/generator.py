@@ -64,13 +64,24 @@ class OcclusionAwareGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, source_image, kp_source, kp_driving, train: bool = False):
+    """`source_image` (B, H, W, C), or (1, H, W, C) for B driving frames of one source (generation):
+    that source is then encoded once, not once per frame, and the features shared."""
     be, mf, nd = self.block_expansion, self.max_features, self.num_down_blocks
     remat = lambda cls, static=(2,): layers.maybe_remat(cls, self.remat, static)
+    b = kp_driving["value"].shape[0]
+    if source_image.shape[0] not in (1, b):
+      raise ValueError(
+        f"generator: {source_image.shape[0]} source images for {b} driving keypoint sets; "
+        "give one per driving frame, or one for all"
+      )
     out = remat(layers.SameBlock2d)(be, 7, 3, self.dtype, name="first")(source_image, train)
     for i in range(nd):
       out = remat(layers.DownBlock2d)(
         min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}"
       )(out, train)
+    if source_image.shape[0] != b:
+      out = jnp.broadcast_to(out, (b,) + out.shape[1:])
+      source_image = jnp.broadcast_to(source_image, (b,) + source_image.shape[1:])
 
     output = {}
     if self.dense_motion_params is not None:

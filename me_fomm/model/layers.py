@@ -14,6 +14,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from me_fomm.model import conv
+
 Dtype = Any
 
 
@@ -63,13 +65,7 @@ class Conv2d(nn.Module):
       (kh, kw, x.shape[-1], self.features),
       jnp.float32,
     )
-    y = jax.lax.conv_general_dilated(
-      x.astype(self.dtype),
-      kernel.astype(self.dtype),
-      window_strides=(1, 1),
-      padding=((ph, ph), (pw, pw)),
-      dimension_numbers=("NHWC", "HWIO", "NHWC"),
-    )
+    y = conv.conv2d(x.astype(self.dtype), kernel.astype(self.dtype), ((ph, ph), (pw, pw)))
     if self.use_bias:
       bias = self.param(
         "bias", self.bias_init or torch_uniform_init(fan_in), (self.features,), jnp.float32
