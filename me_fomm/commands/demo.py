@@ -182,6 +182,7 @@ def run(opts, progress: bool = True) -> dict:
       clips,
       tmp,
       batch_size=config.evaluate.batch_size,
+      descriptor_every=config.evaluate.get("descriptor_every", 1),
       progress=progress,
       verdicts_fn=demo_verdicts,
       personalize=personalize_config(config),

