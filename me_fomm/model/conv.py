@@ -78,16 +78,19 @@ def cpu_paths() -> bool:
   return jax.default_backend() == "cpu" and os.environ.get("ME_FOMM_CPU_PATHS", "1") != "0"
 
 
-def per_tap_pays(kernel_shape) -> bool:
-  """Whether the per-tap kernel gradient beats XLA:CPU's for a kernel of this shape.
+def per_tap_pays(kernel_shape, image_shape=None) -> bool:
+  """Whether the per-tap kernel gradient beats XLA:CPU's for a kernel of this shape on images of
+  `image_shape` (N, H, W, C).
 
   Measured on a 2-core EPYC (jax 0.10.2, XNNPACK on), dL/dK alone: 3x3 64->128 at 256x256 batch 2
   1509 -> 484 ms, 3x3 256->256 at 64x64 batch 2 304 -> 117 ms, 3x3 128->128 at 32x32 batch 8 91 ->
-  49 ms; but 7x7 kernels (49 small products; 64->3 at 256x256: 705 -> 1309 ms) and layers with
+  49 ms (alone); but in the demo's whole training step (64 px, its 64-channel layers at 16x16 and
+  below) it made the step slower (8.3 -> 6.2 pairs/s), so it is kept to images of 64x64 and more. 7x7 kernels (49 small products; 64->3 at 256x256: 705 -> 1309 ms) and layers with
   fewer than 64 channels on a side (3x3 8->16: 1.1 -> 6.1 ms) are faster in XLA's form.
   """
   kh, kw, cin, cout = kernel_shape
-  return kh * kw <= 9 and min(cin, cout) >= 64
+  big_image = image_shape is None or image_shape[1] * image_shape[2] >= 64 * 64
+  return kh * kw <= 9 and min(cin, cout) >= 64 and big_image
 
 
 def conv2d(x, kernel, padding) -> jax.Array:
@@ -97,6 +100,6 @@ def conv2d(x, kernel, padding) -> jax.Array:
   per-tap matrix product of the module doc where that is faster (`per_tap_pays`).
   """
   padding = tuple(tuple(int(v) for v in p) for p in padding)
-  if cpu_paths() and per_tap_pays(kernel.shape):
+  if cpu_paths() and per_tap_pays(kernel.shape, x.shape):
     return _cpu_conv(x, kernel, padding)
   return _plain(x, kernel, padding)

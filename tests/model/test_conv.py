@@ -23,7 +23,7 @@ def test_value_and_gradients_equal_jax_grad_of_the_plain_convolution(
   monkeypatch, kernel, cin, cout, pad, size
 ):
   assert conv.cpu_paths()  # the suite runs on CPU: this is the path under test
-  monkeypatch.setattr(conv, "per_tap_pays", lambda shape: True)  # small shapes, the same path
+  monkeypatch.setattr(conv, "per_tap_pays", lambda *shapes: True)  # small shapes, the same path
   rng = np.random.default_rng(kernel * 10 + cin)
   x = jnp.asarray(rng.standard_normal((2, size, size + 1, cin)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((kernel, kernel, cin, cout)), jnp.float32)
@@ -41,7 +41,7 @@ def test_value_and_gradients_equal_jax_grad_of_the_plain_convolution(
 
 
 def test_the_cpu_path_is_a_custom_gradient_on_cpu_and_xla_elsewhere(monkeypatch):
-  x, k = jnp.ones((1, 4, 4, 64)), jnp.ones((3, 3, 64, 64))
+  x, k = jnp.ones((1, 64, 64, 64)), jnp.ones((3, 3, 64, 64))
   text = lambda: str(jax.make_jaxpr(lambda x, k: conv.conv2d(x, k, ((1, 1), (1, 1))))(x, k))
   assert "custom_vjp" in text()
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
@@ -54,10 +54,12 @@ def test_the_cpu_path_is_a_custom_gradient_on_cpu_and_xla_elsewhere(monkeypatch)
 def test_the_per_tap_gradient_is_chosen_where_it_was_measured_faster():
   assert conv.per_tap_pays((3, 3, 64, 128)) and conv.per_tap_pays((1, 1, 256, 64))
   assert not conv.per_tap_pays((7, 7, 64, 3)) and not conv.per_tap_pays((3, 3, 8, 16))
+  assert conv.per_tap_pays((3, 3, 64, 64), (2, 64, 64, 64))
+  assert not conv.per_tap_pays((3, 3, 64, 64), (8, 16, 16, 64))
 
 
 def test_bfloat16_kernel_gradient_is_close_to_float32(monkeypatch):
-  monkeypatch.setattr(conv, "per_tap_pays", lambda shape: True)
+  monkeypatch.setattr(conv, "per_tap_pays", lambda *shapes: True)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((2, 8, 8, 4)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((3, 3, 4, 5)), jnp.float32)
