@@ -2,15 +2,15 @@
 
 The value and the input gradient are XLA's convolutions on every backend. The kernel gradient on CPU is
 not: XLA:CPU writes dL/dK as one more convolution whose window is the whole image and whose "batch" is
-the channel axis, which runs at 15-20 GFLOP/s on the CPUs we measured (XNNPACK on or off) against
+the channel axis, which runs at 15-20 GFLOP/s on the 2-core EPYC we measured (XNNPACK on) against
 100-160 for the forward convolution. There it dominated a training step (8 of 18 s of fomm_vox at
 batch 2). Here it is the same sum written as one matrix product per kernel tap (i, j):
 
     dL/dK[i, j] = sum over (n, y, x) of  x_pad[n, y + i, x + j, :]^T  g[n, y, x, :]      (Cin x Cout)
 
 with x_pad the zero-padded input and g = dL/dy: the same FLOPs as a convolution, in the dense matrix
-products the CPU libraries are fast at (3-4x faster for the generator's 3x3 layers; measured in
-`tests/model/test_conv.py`'s docstring figures and the README's benchmark section). GPU and TPU keep
+products the CPU libraries are fast at (3-4x faster for the generator's 3x3 layers at 256x256; the
+figures, and where it is slower instead, are in `per_tap_pays`). GPU and TPU keep
 XLA's own gradient: the choice is made from the backend when the function is traced.
 `ME_FOMM_CPU_PATHS=0` keeps XLA's gradient on CPU too (for comparisons).
 """
