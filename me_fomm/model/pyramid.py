@@ -47,20 +47,19 @@ def antialias_downsample(x: jax.Array, scale: float) -> jax.Array:
   step = _step(scale)
   if step == 1:
     return x
-  kernel = gaussian_kernel(1.0 / step)
-  k = kernel.shape[0]
-  pad = k // 2
   h_out, w_out = int(x.shape[1] * (1.0 / step)), int(x.shape[2] * (1.0 / step))
   if conv.cpu_paths():
     # The blur is separable (an outer product of one normalised 1-D Gaussian), so blur-and-keep is
     # A_h x A_w^T per channel with banded (out x in) matrices. On XLA:CPU the strided depthwise
     # convolution's gradient (an input-dilated convolution) took 2 of fomm_vox's 18 s a step;
     # these matrix products take milliseconds.
-    a_h = jnp.asarray(_blur_rows(kernel, x.shape[1], h_out, step, pad), x.dtype)
-    a_w = jnp.asarray(_blur_rows(kernel, x.shape[2], w_out, step, pad), x.dtype)
+    a_h = jnp.asarray(_blur_rows(step, x.shape[1], h_out), x.dtype)
+    a_w = jnp.asarray(_blur_rows(step, x.shape[2], w_out), x.dtype)
     hi = jax.lax.Precision.HIGHEST
     y = jnp.einsum("oh,nhwc->nowc", a_h, x, precision=hi)
     return jnp.einsum("pw,nowc->nopc", a_w, y, precision=hi)
+  kernel = gaussian_kernel(1.0 / step)
+  pad = kernel.shape[0] // 2
   c = x.shape[-1]
   w = jnp.asarray(np.tile(kernel[:, :, None, None], (1, 1, 1, c)), dtype=x.dtype)  # HWIO depthwise
   y = jax.lax.conv_general_dilated(
@@ -76,21 +75,18 @@ def antialias_downsample(x: jax.Array, scale: float) -> jax.Array:
 
 
 @functools.lru_cache(maxsize=64)
-def _blur_rows_cached(kernel_bytes: bytes, k: int, size: int, out: int, step: int, pad: int):
-  g = np.frombuffer(kernel_bytes, np.float32).reshape(k, k)
-  g1 = g.sum(axis=1)  # the normalised 1-D Gaussian: kernel = g1 g1^T
+def _blur_rows(step: int, size: int, out: int) -> np.ndarray:
+  """(out, size): row o holds the 1-D blur taps of output pixel o (input o * step - k // 2 + t)."""
+  kernel = gaussian_kernel(1.0 / step)
+  k = kernel.shape[0]
+  g1 = kernel.sum(axis=1)  # the normalised 1-D Gaussian: kernel = g1 g1^T
   a = np.zeros((out, size), np.float32)
   for o in range(out):
     for t in range(k):
-      i = o * step + t - pad
+      i = o * step + t - k // 2
       if 0 <= i < size:  # zero padding: taps outside the image read nothing
         a[o, i] = g1[t]
   return a
-
-
-def _blur_rows(kernel: np.ndarray, size: int, out: int, step: int, pad: int) -> np.ndarray:
-  """(out, size): row o holds the 1-D blur taps of output pixel o (input o * step - pad + t)."""
-  return _blur_rows_cached(kernel.tobytes(), kernel.shape[0], size, out, step, pad)
 
 
 def scale_key(scale: float) -> str:
