@@ -12,7 +12,9 @@ made on demand in the calling thread; pairs/s from that run is the rate of one C
 (decode two PNGs, crop/resize if asked, flip, colour jitter, float conversion, batching).
 With `workers` > 0 it also runs Grain worker processes and reports the total rate and the
 rate per worker. Each is timed for every `pairs_per_clip` (pairs drawn per clip record read), and once with
-all clip records cached in memory (`cache_clips`), which leaves decoding and augmentation. Given an
+all clip records cached in memory (`cache_clips`), which leaves decoding and augmentation, and once
+reading the split's decoded frames from a frame store (`frame_store`, me_fomm/data/frame_store.py; built
+in a temporary folder before the clock starts), which leaves augmentation alone. Given an
 experiment config (`benchmarks.run --what=data`), the pairs are timed once with the config's `data.*`
 loader fields, the options training passes to `pair_loader` (`me_fomm.data.pipeline.loader_options`).
 Figures are printed, never asserted: they depend on the machine. Rates per CPU-second
@@ -80,6 +82,7 @@ def _time_pairs(
   worker_buffer_size: int = 2,
   pairs_per_clip: int = 1,
   cache_clips: int = 1,
+  frame_store: str = "",
   **unused,
 ) -> dict:
   """Times `pair_loader` with these options (those of `pipeline.loader_options`); frames at the
@@ -98,6 +101,7 @@ def _time_pairs(
     read_threads=0 if workers == 0 else None,
     pairs_per_clip=pairs_per_clip,
     cache_clips=cache_clips,
+    frame_store=frame_store,  # built here, before the clock starts
   )
   cache = cache_clips > 1
   warm = 2 if workers == 0 else 2 * workers  # worker start-up
@@ -119,6 +123,7 @@ def _time_pairs(
     "workers": workers,
     "pairs_per_clip": pairs_per_clip,
     "cached": cache,
+    "frame_store": bool(frame_store),
     "pairs": pairs,
     "seconds": round(seconds, 3),
     "pairs_per_s": round(pairs / seconds, 1),
@@ -145,6 +150,7 @@ def run(
   pairs_per_clip=(1, 4),
   cache: bool = True,
   frame_format: str = "png",
+  frame_store: bool = True,
   *,
   batch: int | None = None,
   steps: int | None = None,
@@ -192,7 +198,9 @@ def run(
       b, row = _time_build(dataset, image_size, build_clips, manual_dir, tmp, frame_format)
       rows.append(row)
       if source is None:
-        source = sources.ClipSource(b.as_data_source("train"), row["dataset"], "train")
+        source = sources.ClipSource(
+          b.as_data_source("train"), row["dataset"], "train", folder=os.fspath(b.data_dir)
+        )
     if loader is not None:
       rows.append(_time_pairs(source, batch_size, batches, **loader))
       return rows
@@ -204,6 +212,9 @@ def run(
         )
     if cache:  # every clip record in memory: decoding and augmentation only
       rows.append(_time_pairs(source, batch_size, batches, augment, cache_clips=len(source)))
+    if frame_store:  # the split's frames decoded once into a memory-mapped store (in tmp)
+      store = os.path.join(tmp, "frame_store")
+      rows.append(_time_pairs(source, batch_size, batches, augment, frame_store=store))
   return rows
 
 
@@ -220,7 +231,7 @@ def _print(rows: list[dict]) -> None:
       print(
         f"pairs  {r['image_size']}x{r['image_size']} batch {r['batch_size']:<3} "
         f"workers {r['workers']} pairs/clip {r['pairs_per_clip']}"
-        f"{' cached' if r['cached'] else '       '}  "
+        f"{' cached' if r['cached'] else ' store ' if r.get('frame_store') else '       '}  "
         f"{r['pairs_per_s']:>8.1f} pairs/s  "
         f"{r['pairs_per_s_per_core']:>8.1f} pairs/s per core"
         + (f"; {r['pairs_per_cpu_s']:.1f} pairs per CPU-second" if r["pairs_per_cpu_s"] else "")
@@ -245,6 +256,9 @@ def _options():
     O.strings("pairs_per_clip", ["1", "4"], "pair_loader pairs_per_clip values to time."),
     O.enum("frame_format", "png", ["png", "jpeg"], "stored frame encoding."),
     O.boolean("cache", True, "also time with every clip record cached in memory."),
+    O.boolean(
+      "frame_store", True, "also time reading decoded frames from a frame store (built first)."
+    ),
   )
 
 
@@ -263,6 +277,7 @@ def main(f) -> None:
     tuple(int(k) for k in f.pairs_per_clip),
     f.cache,
     f.frame_format,
+    f.frame_store,
   )
   _print(rows)
   if f.json_out:

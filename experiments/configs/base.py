@@ -33,6 +33,10 @@ def base_config() -> ml_collections.ConfigDict:
   c.data.read_threads = ml_collections.config_dict.placeholder(int)  # None: Grain's default
   c.data.pairs_per_clip = 1  # pairs drawn per clip record read (1: FOMM's sampling)
   c.data.cache_clips = 1  # clip records kept in memory per process (the host's clips: read once)
+  # '' reads clip records; 'auto' (a folder in the dataset's version folder) or a local folder: the
+  # split's frames decoded once into a memory-mapped store (me_fomm.data.frame_store), so a pair
+  # reads two frames, not a whole clip record.
+  c.data.frame_store = ""
 
   # Epoch = every clip `num_repeats` times (the original's DatasetRepeater); steps_per_epoch
   # = len(source) * num_repeats // batch_size unless set here (> 0).

@@ -95,6 +95,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Flips (landmarks mirrored), time flips and colour jitter: with one training face the flip is a second
   # face layout, which the dense motion network needs to follow keypoints on an unseen face.
   c.data.augment = True
+  # The demo's data folder is its own: keep the decoded frames in a store there (a pair reads two
+  # frames, not a clip record; me_fomm.data.frame_store).
+  c.data.frame_store = "auto"
   c.batch_size = 8
   c.num_epochs = 100
   c.num_repeats = 1

@@ -50,8 +50,12 @@ class PairTransform:
     cfg = self.augment
     if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
       i, j = j, i  # a reversed clip: the same two frames in the other order
-    with shards.decoding(clip, f"frames {i} and {j}"):
-      raw = [images.decode_frame(clip["frames"][i]), images.decode_frame(clip["frames"][j])]
+    stored = clip["frames"]
+    if isinstance(stored, np.ndarray):  # a frame store's clip: frames already decoded
+      raw = np.stack([stored[i], stored[j]])
+    else:
+      with shards.decoding(clip, f"frames {i} and {j}"):
+        raw = [images.decode_frame(stored[i]), images.decode_frame(stored[j])]
     lm_all = np.asarray(clip["landmarks"], np.float32)
     frames, lms = images.resize_with_points(
       raw,
@@ -229,6 +233,7 @@ def pair_loader(
   read_threads: int | None = None,
   pairs_per_clip: int = 1,
   cache_clips: int = 1,
+  frame_store: str = "",
 ) -> PairLoader:
   """Batches of {'source', 'driving': (B,S,S,3) float32 in [0,1]; 'source_landmarks',
   'driving_landmarks', 'onset_landmarks': (B,68,2) float32 px; 'label': (B,) int32;
@@ -251,6 +256,9 @@ def pair_loader(
     cache_clips: clip records kept in memory per process; set it to the number of clips
       (per host) when they fit in RAM to read each clip once (the records of every worker
       process are cached separately).
+    frame_store: '' reads clip records; 'auto' or a local folder reads the split's decoded
+      frames from a memory-mapped store there (`me_fomm.data.frame_store`, built on first use):
+      a pair then copies two frames instead of reading a whole record and decoding two images.
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -260,6 +268,10 @@ def pair_loader(
   augment = as_augment_config(augment)
   if pairs_per_clip < 1:
     raise ValueError(f"pairs_per_clip must be >= 1, got {pairs_per_clip}.")
+  if frame_store:
+    from me_fomm.data import frame_store as store
+
+    source = store.open_store(source, frame_store, progress=shard_index == 0)
   indices = _shard_indices(n, shard_index, shard_count)
   per_host = len(indices) * pairs_per_clip
   if drop_remainder and num_epochs is not None and per_host * num_epochs < batch_size:
@@ -308,6 +320,7 @@ LOADER_FIELDS = (
   "read_threads",
   "pairs_per_clip",
   "cache_clips",
+  "frame_store",
 )
 
 
