@@ -7,7 +7,10 @@ driving, or a whole clip), as FOMM does, so augmentation never fakes motion:
   flipped pixels only, which left the facial prior describing the wrong side of the face;
 - time flip: the clip runs backwards (for a pair, source and driving swap);
 - colour jitter: brightness, contrast, saturation, hue like torchvision's ColorJitter with
-  FOMM's 0.1 ranges.
+  FOMM's 0.1 ranges;
+- ours, off by default (FOMM has none): a random similarity transform (rotation, scale, shift
+  about the image centre) of the frames and their landmarks. With one training face (the demo)
+  it shows the dense motion network keypoint layouts other than that face's own.
 """
 
 from __future__ import annotations
@@ -28,11 +31,15 @@ class AugmentConfig:
   contrast: float = 0.1
   saturation: float = 0.1
   hue: float = 0.1
+  rotate: float = 0.0  # degrees, uniform in [-rotate, rotate]
+  scale: float = 0.0  # zoom uniform in [1 - scale, 1 + scale]
+  shift: float = 0.0  # per axis, uniform in [-shift, shift] x image size
 
   def __post_init__(self):
+    limits = {"hue": 0.5, "rotate": 45.0, "scale": 0.5, "shift": 0.5}
     for f in dataclasses.fields(self):
       v = getattr(self, f.name)
-      limit = 0.5 if f.name == "hue" else (1.0 if f.name.endswith("prob") else 1e9)
+      limit = limits.get(f.name, 1.0 if f.name.endswith("prob") else 1e9)
       if not 0.0 <= v <= limit:
         raise ValueError(f"AugmentConfig.{f.name} must be in [0, {limit}], got {v!r}.")
 
@@ -44,11 +51,43 @@ class AugmentConfig:
   def colour(self) -> bool:
     return any((self.brightness, self.contrast, self.saturation, self.hue))
 
+  @property
+  def geometric(self) -> bool:
+    return any((self.rotate, self.scale, self.shift))
+
 
 def hflip(frames: np.ndarray, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Flip (..., H, W, C) frames left-right and mirror (..., 68, 2) landmarks to match."""
   width = frames.shape[-2]
   return frames[..., ::-1, :], np.asarray(mirror_landmarks(landmarks, width), np.float32)
+
+
+def sample_similarity(rng: np.random.Generator, cfg: AugmentConfig, size: int) -> np.ndarray:
+  """2x3 matrix (cv2 convention: dst = M @ [x, y, 1], pixel centres) of a rotation and zoom about
+  the centre of a size x size image followed by a shift, drawn from `cfg`'s ranges."""
+  angle = float(rng.uniform(-cfg.rotate, cfg.rotate)) if cfg.rotate else 0.0
+  zoom = float(rng.uniform(1 - cfg.scale, 1 + cfg.scale)) if cfg.scale else 1.0
+  shift = rng.uniform(-cfg.shift, cfg.shift, 2) * size if cfg.shift else np.zeros(2)
+  centre = (size - 1) / 2.0
+  m = cv2.getRotationMatrix2D((centre, centre), angle, zoom)
+  m[:, 2] += shift
+  return m
+
+
+def warp_similarity(
+  frames: np.ndarray, landmarks: np.ndarray, m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+  """(N, H, W, C) uint8 frames and (..., 2) landmarks moved by the 2x3 matrix `m`; pixels outside
+  the frame repeat its edge (as the corpus crops pad)."""
+  h, w = frames.shape[1:3]
+  out = np.stack(
+    [
+      cv2.warpAffine(f, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+      for f in frames
+    ]
+  )
+  pts = np.asarray(landmarks, np.float64) @ m[:, :2].T + m[:, 2]
+  return out, pts.astype(np.float32)
 
 
 # RGB <-> YIQ: hue is a rotation of the (I, Q) chroma plane, so hue shift, saturation and

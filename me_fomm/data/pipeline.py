@@ -64,6 +64,8 @@ class PairTransform:
     )
     if cfg.flip_prob and rng.uniform() < cfg.flip_prob:
       frames, lms = A.hflip(frames, lms)
+    if cfg.geometric:  # drawn only when asked for: FOMM's draws stay as they were
+      frames, lms = A.warp_similarity(frames, lms, A.sample_similarity(rng, cfg, frames.shape[1]))
     if cfg.colour:
       frames = A.apply_colour_uint8(frames, A.sample_colour(rng, cfg))
     out = frames.astype(np.float32) * np.float32(1.0 / 255.0)

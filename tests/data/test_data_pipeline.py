@@ -187,7 +187,7 @@ def test_augment_argument_forms():
   assert pipeline.as_augment_config(None) == A.AugmentConfig.none()
   assert pipeline.as_augment_config({"flip_prob": 1.0}).flip_prob == 1.0
   with pytest.raises(ValueError, match="unknown fields"):
-    pipeline.as_augment_config({"rotate": 1.0})
+    pipeline.as_augment_config({"elastic": 1.0})
   with pytest.raises(ValueError, match="bool"):
     pipeline.as_augment_config("yes")
 
@@ -257,3 +257,31 @@ def test_loader_options_of_the_base_config_are_pair_loaders_defaults():
   speed = set(pipeline.LOADER_FIELDS) - {"augment", "image_size"}
   assert {k: options[k] for k in speed} == {k: defaults[k].default for k in speed}
   assert pipeline.loader_options({"pairs_per_clip": 2}) == {"pairs_per_clip": 2}
+
+
+def test_similarity_warp_moves_pixels_and_landmarks_together():
+  size = 64
+  rng = np.random.default_rng(3)
+  cfg = A.AugmentConfig(rotate=10.0, scale=0.1, shift=0.05)
+  pts = rng.uniform(16, 48, (68, 2)).astype(np.float32)
+  for _ in range(5):
+    m = A.sample_similarity(rng, cfg, size)
+    zoom = np.sqrt(abs(np.linalg.det(m[:, :2])))
+    assert 0.9 <= zoom <= 1.1
+    for x, y in pts[:6]:
+      # A bright blob at one landmark lands where the landmark goes.
+      frame = np.zeros((1, size, size, 3), np.uint8)
+      yy, xx = np.mgrid[:size, :size]
+      frame[0][(xx - x) ** 2 + (yy - y) ** 2 < 4] = 255
+      out, moved = A.warp_similarity(frame, np.array([[x, y]], np.float32), m)
+      w = out[0, ..., 0].astype(np.float64)
+      centre = np.array([(w * xx).sum(), (w * yy).sum()]) / w.sum()
+      assert np.abs(centre - moved[0]).max() < 0.3
+  # Off (FOMM's default): no extra draws, so the pairs are those of the plain augmentation.
+  assert not A.AugmentConfig().geometric
+  with pytest.raises(ValueError, match="rotate"):
+    A.AugmentConfig(rotate=90.0)
+  warped = next(pipeline.pair_loader(SOURCE, 4, seed=1, augment={"rotate": 8.0, "shift": 0.1}))
+  plain = next(pipeline.pair_loader(SOURCE, 4, seed=1))
+  assert warped["source"].shape == plain["source"].shape
+  assert not np.array_equal(warped["source_landmarks"], plain["source_landmarks"])
