@@ -53,7 +53,7 @@ OPTIONS = (
     "alone before driving it (0 = off, the default: the demo config's pixel skip already takes the "
     "target's pixels from the photo).",
   ),
-  O.integer("steps", 0, "Training steps (0 = the config's: 400 for the demo, 3 with --quick)."),
+  O.integer("steps", 0, "Training steps (0 = the config's: 800 for the demo, 3 with --quick)."),
   O.integer("per_class", 3, "Held-out clips per class to generate and score."),
 )
 
