@@ -15,7 +15,7 @@
    an apex motion map and a magnified GIF),
 5. says whether the trained model beats the baseline on motion fidelity and on AKD against the ground truth.
 
-About 6 to 15 minutes on two CPU cores; `--quick` runs the same chain at toy size (tests, smoke checks).
+About 11 to 16 minutes on two CPU cores; `--quick` runs the same chain at toy size (tests, smoke checks).
 
 Workdir layout: data/ (TFDS records), train/ (checkpoints, metrics), generated/ (videos), report/.
 """
