@@ -66,10 +66,15 @@ def store_folder(source, where: str) -> str:
       "frame_store needs a built dataset split (me_fomm.data.sources.load); this source is "
       f"{type(source).__name__}: set config.data.frame_store='' to read it as it is."
     )
-  if "://" in source.folder or "://" in where:
+  if "://" in source.folder:
     raise ValueError(
-      f"frame_store {where!r}: the store is memory-mapped and needs a local folder; the dataset "
-      f"is in {source.folder}: set config.data.frame_store to a local folder (or '' for none)."
+      f"frame_store needs the dataset on a local disk (it is in {source.folder}); set "
+      "config.data.frame_store='' to read the clip records."
+    )
+  if "://" in where:
+    raise ValueError(
+      f"frame_store {where!r}: the store is memory-mapped and needs a local folder; set "
+      "config.data.frame_store to a local folder, 'auto' or ''."
     )
   if where == AUTO:
     return os.path.join(source.folder, "frame_store", source.split)
