@@ -106,9 +106,10 @@ def is_current(folder: str, expected: list) -> bool:
     return False
 
 
-def build(source, folder: str, progress: bool = False) -> None:
-  """Decodes every frame of `source` (a ClipSource) into a store at `folder` (replaced)."""
-  expected = fingerprint(source)
+def build(source, folder: str, progress: bool = False, expected: list | None = None) -> None:
+  """Decodes every frame of `source` (a ClipSource) into a store at `folder` (replaced);
+  `expected`: the shards' `fingerprint`, when the caller has it."""
+  expected = fingerprint(source) if expected is None else expected
   parent = os.path.dirname(os.path.abspath(folder))
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".frame_store_", dir=parent)
@@ -187,11 +188,11 @@ def build(source, folder: str, progress: bool = False) -> None:
 class FrameStore:
   """Random access to the clips of a store (see the module doc), as training reads them."""
 
-  def __init__(self, folder: str, name: str = "", split: str = ""):
+  def __init__(self, folder: str):
     meta = _meta(folder)
     if meta is None:
       raise FileNotFoundError(f"no frame store in {folder} (meta.json missing or unreadable)")
-    self.folder, self.name, self.split = folder, name or meta["dataset"], split or meta["split"]
+    self.folder, self.name, self.split = folder, meta["dataset"], meta["split"]
     with np.load(os.path.join(folder, "index.npz")) as z:
       self._start, self._count = z["start"], z["count"]
       self._onset, self._label = z["onset"], z["label"]
@@ -224,10 +225,10 @@ class FrameStore:
     }
 
   def __getstate__(self):  # Grain workers map the file again rather than pickle the frames
-    return {"folder": self.folder, "name": self.name, "split": self.split}
+    return {"folder": self.folder}
 
   def __setstate__(self, state):
-    self.__init__(state["folder"], state["name"], state["split"])
+    self.__init__(state["folder"])
 
   def __repr__(self) -> str:
     return f"FrameStore({self.name!r}, split={self.split!r}, clips={len(self)}, {self.folder})"
@@ -246,14 +247,14 @@ def open_store(source, where: str = AUTO, progress: bool = False):
   if not is_current(folder, expected):
     log.info("building the frame store of %s %s in %s", base.name, base.split, folder)
     try:
-      build(base, folder, progress=progress)
+      build(base, folder, progress=progress, expected=expected)
     except OSError as e:  # read-only dataset folder, full disk
       raise ValueError(
         f"could not write the frame store of {base.name} {base.split} in {folder} "
         f"({e.strerror or e}); set config.data.frame_store to a writable local folder with room "
         "for the split's decoded frames, or to '' to read the clip records"
       ) from e
-  store = FrameStore(folder, base.name, base.split)
+  store = FrameStore(folder)
   if len(store) != len(base):
     raise ValueError(
       f"frame store {folder} has {len(store)} clips, the split {len(base)}; delete the folder "

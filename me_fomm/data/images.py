@@ -21,6 +21,12 @@ FRAME_FORMATS = ("png", "jpeg")
 JPEG_QUALITY = 95
 
 
+def pad_rows(x: np.ndarray, n: int) -> np.ndarray:
+  """x (m, ...) padded to n rows by repeating its last: one compiled program of n rows then serves
+  every shorter chunk (generation's frame batches, LPIPS's chunks)."""
+  return x if len(x) >= n else np.concatenate([x, np.repeat(x[-1:], n - len(x), axis=0)])
+
+
 def encode_png(frame: np.ndarray) -> bytes:
   """PNG bytes of uint8 (H, W, 3) RGB or (H, W) gray."""
   img = frame if frame.ndim == 2 else frame[..., ::-1]

