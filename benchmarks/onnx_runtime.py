@@ -2,7 +2,8 @@
 
 The ONNX graph is the computation of one Animator batch (driving keypoints, relative transfer, dense motion,
 generator; `me-fomm export --verify` checks the numbers), converted by jax2onnx for a fixed batch and run
-by onnxruntime with its default threads (all cores). Without the export extra there is no row.
+by onnxruntime with its default threads (all cores). Unlike the JAX row it encodes the target in every
+call: the exported graph takes the target image, not its features. Without the export extra there is no row.
 """
 
 from __future__ import annotations

@@ -142,7 +142,10 @@ class Animator:
         "jacobian": kp["jacobian"].astype(jnp.float32),
       }
 
-    def render(v, source, kp_source, kp_initial, kp_d, scale):
+    def encode(v, source):
+      return generator.apply(v["generator"], source, train=False)["encoded"]
+
+    def render(v, source, encoded, kp_source, kp_initial, kp_d, scale):
       b = kp_d["value"].shape[0]
       tile = lambda x: jnp.broadcast_to(x, (b,) + x.shape[1:])
       kp_s = jax.tree_util.tree_map(tile, kp_source)
@@ -157,14 +160,18 @@ class Animator:
         use_relative_jacobian=relative,
         magnify=alpha,
       )
-      out = generator.apply(v["generator"], source, kp_source=kp_s, kp_driving=kp_n, train=False)
+      out = generator.apply(
+        v["generator"], source, kp_source=kp_s, kp_driving=kp_n, train=False, encoded=encoded
+      )
       pred = jnp.clip(out["prediction"].astype(jnp.float32), 0.0, 1.0)
       return pred, kp_d["value"], kp_n["value"]
 
-    def frames(v, source, kp_source, kp_initial, driving, prior_value, scale):
+    def frames(v, source, encoded, kp_source, kp_initial, driving, prior_value, scale):
       kp_d = keypoints(v, driving, prior_value)
-      return render(v, source, kp_source, kp_initial, kp_d, scale)
+      return render(v, source, encoded, kp_source, kp_initial, kp_d, scale)
 
+    # The target is encoded once per `run` and its features reused by every batch of frames.
+    self._encode = jax.jit(encode)
     self._keypoints = jax.jit(keypoints)
     self._frames = jax.jit(frames)
     self._render = jax.jit(render)
@@ -270,7 +277,7 @@ class Animator:
       def batch(i, m, b):
         kp_d = {"value": jnp.asarray(pad_rows(values[i : i + m], b))}
         kp_d["jacobian"] = jnp.asarray(pad_rows(jacobians[i : i + m], b))
-        return self._render(v, source, kp_source, kp_initial, kp_d, scale)
+        return self._render(v, source, encoded, kp_source, kp_initial, kp_d, scale)
 
     else:
       driving = self._check_frames(driving_frames, "driving_frames")
@@ -297,8 +304,10 @@ class Animator:
       def batch(i, m, b):  # padded with the last frame so the one compiled program is reused
         prior = None if drv_value is None else jnp.asarray(pad_rows(drv_value[i : i + m], b))
         chunk = jnp.asarray(pad_rows(driving[i : i + m], b))
-        return self._frames(v, source, kp_source, kp_initial, chunk, prior, scale)
+        return self._frames(v, source, encoded, kp_source, kp_initial, chunk, prior, scale)
 
+    # After the inputs' checks: the target's features, which every batch below reuses.
+    encoded = self._encode(v, source)
     scale = jnp.float32(1.0)
     if self.adapt_scale:
       # sqrt(hull area of the target's keypoints / that of the onset frame's), FOMM's adapt_movement_scale.

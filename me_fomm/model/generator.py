@@ -63,22 +63,34 @@ class OcclusionAwareGenerator(nn.Module):
   remat: bool = False
 
   @nn.compact
-  def __call__(self, source_image, kp_source, kp_driving, train: bool = False):
+  def __call__(
+    self, source_image, kp_source=None, kp_driving=None, train: bool = False, encoded=None
+  ):
     """`source_image` (B, H, W, C), or (1, H, W, C) for B driving frames of one source (generation):
-    that source is then encoded once, not once per frame, and the features shared."""
+    that source is then encoded once, not once per frame, and the features shared.
+
+    With `kp_driving=None` only the encoder runs: returns {"encoded": features}. Passed back as
+    `encoded` with the same source image, they replace the encoder's pass, so a target animated
+    call after call (one frame at a time) is encoded once (`me_fomm.generate.animate.Animator`).
+    """
     be, mf, nd = self.block_expansion, self.max_features, self.num_down_blocks
     remat = lambda cls, static=(2,): layers.maybe_remat(cls, self.remat, static)
+    if encoded is None:
+      out = remat(layers.SameBlock2d)(be, 7, 3, self.dtype, name="first")(source_image, train)
+      for i in range(nd):
+        out = remat(layers.DownBlock2d)(
+          min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}"
+        )(out, train)
+    else:
+      out = encoded
+    if kp_driving is None:
+      return {"encoded": out}
     b = kp_driving["value"].shape[0]
-    if source_image.shape[0] not in (1, b):
+    if source_image.shape[0] not in (1, b) or out.shape[0] != source_image.shape[0]:
       raise ValueError(
-        f"generator: {source_image.shape[0]} source images for {b} driving keypoint sets; "
-        "give one per driving frame, or one for all"
+        f"generator: {source_image.shape[0]} source images ({out.shape[0]} encoded) for {b} "
+        "driving keypoint sets; give one per driving frame, or one for all"
       )
-    out = remat(layers.SameBlock2d)(be, 7, 3, self.dtype, name="first")(source_image, train)
-    for i in range(nd):
-      out = remat(layers.DownBlock2d)(
-        min(mf, be * 2 ** (i + 1)), self.dtype, name=f"down_blocks_{i}"
-      )(out, train)
     if source_image.shape[0] != b:
       out = jnp.broadcast_to(out, (b,) + out.shape[1:])
       source_image = jnp.broadcast_to(source_image, (b,) + source_image.shape[1:])

@@ -63,6 +63,28 @@ def test_forward_shapes_jit_grad_vmap():
   assert d["prediction_map_1"].shape == (1, 2, 2, 1) and len(d["feature_maps_1"]) == 4
 
 
+def test_generator_reuses_an_encoded_source():
+  cfg, models, v = small_setup()
+  imgs = images(3)
+  kp = jit_apply(models.kp_detector)(v["kp_detector"], imgs)
+  ks = jax.tree_util.tree_map(lambda a: a[:1], kp)
+  kd = jax.tree_util.tree_map(lambda a: a[1:], kp)
+  apply = jit_apply(models.generator)
+  encoded = apply(v["generator"], imgs[:1])["encoded"]
+  # The encoder's output: two down blocks of the small generator's 64 px input.
+  assert encoded.shape[0] == 1 and encoded.shape[1:3] == (16, 16)
+  plain = apply(v["generator"], imgs[:1], kp_source=ks, kp_driving=kd)
+  reused = apply(v["generator"], imgs[:1], kp_source=ks, kp_driving=kd, encoded=encoded)
+  for name in plain:
+    np.testing.assert_array_equal(reused[name], plain[name], err_msg=name)
+  # Features of another image change the frames: the encoding is what the decoder reads.
+  other = apply(v["generator"], imgs[1:2])["encoded"]
+  moved = apply(v["generator"], imgs[:1], kp_source=ks, kp_driving=kd, encoded=other)
+  assert float(jnp.abs(moved["prediction"] - plain["prediction"]).max()) > 1e-6
+  with pytest.raises(ValueError, match="1 encoded"):
+    models.generator.apply(v["generator"], imgs[1:], kp_source=kd, kp_driving=kd, encoded=encoded)
+
+
 def test_bfloat16_forward_close_to_float32():
   cfg32, models32, v = small_setup("fomm", "float32")
   cfg16 = small_config("fomm", dtype="bfloat16")
