@@ -37,6 +37,9 @@ def base_config() -> ml_collections.ConfigDict:
   # split's frames decoded once into a memory-mapped store (me_fomm.data.frame_store), so a pair
   # reads two frames, not a whole clip record.
   c.data.frame_store = ""
+  # Fraction of pairs whose driving frame is drawn by how far its landmarks moved from the source's
+  # (pipeline.moving_frame); 0 = the original's uniform pairs.
+  c.data.motion_pairs = 0.0
 
   # Epoch = every clip `num_repeats` times (the original's DatasetRepeater); steps_per_epoch
   # = len(source) * num_repeats // batch_size unless set here (> 0).

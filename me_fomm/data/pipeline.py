@@ -37,16 +37,36 @@ def _check_clip(clip: dict) -> int:
   return n
 
 
+def moving_frame(landmarks: np.ndarray, i: int, rng: np.random.Generator) -> int:
+  """A frame j != i drawn with probability proportional to the mean distance of its landmarks
+  (T, 68, 2) from frame i's (uniform when none moved).
+
+  Micro-expression clips are mostly near-neutral frames, so most uniform pairs show almost no motion;
+  this draws the onset-apex and apex-offset pairs that carry it more often (our option, off in the
+  published configs).
+  """
+  d = np.linalg.norm(landmarks - landmarks[i], axis=-1).mean(axis=-1).astype(np.float64)
+  d[i] = 0.0
+  if not np.isfinite(d).all() or d.sum() <= 0:
+    others = [t for t in range(len(landmarks)) if t != i]
+    return int(rng.choice(others))
+  return int(rng.choice(len(landmarks), p=d / d.sum()))
+
+
 @dataclasses.dataclass
 class PairTransform:
   """Clip dict + rng -> one training pair (see module doc). Picklable for Grain workers."""
 
   augment: A.AugmentConfig
   image_size: int | None = None
+  motion_pairs: float = 0.0
 
   def __call__(self, clip: dict, rng: np.random.Generator) -> dict:
     n = _check_clip(clip)
     i, j = rng.choice(n, size=2, replace=False) if n > 1 else (0, 0)
+    lm_all = np.asarray(clip["landmarks"], np.float32)
+    if self.motion_pairs and n > 1 and rng.uniform() < self.motion_pairs:
+      j = moving_frame(lm_all, i, rng)
     cfg = self.augment
     if cfg.time_flip_prob and rng.uniform() < cfg.time_flip_prob:
       i, j = j, i  # a reversed clip: the same two frames in the other order
@@ -56,7 +76,6 @@ class PairTransform:
     else:
       with shards.decoding(clip, f"frames {i} and {j}"):
         raw = [images.decode_frame(stored[i]), images.decode_frame(stored[j])]
-    lm_all = np.asarray(clip["landmarks"], np.float32)
     frames, lms = images.resize_with_points(
       raw,
       np.stack([lm_all[i], lm_all[j], lm_all[int(clip["onset"])]]),
@@ -236,6 +255,7 @@ def pair_loader(
   pairs_per_clip: int = 1,
   cache_clips: int = 1,
   frame_store: str = "",
+  motion_pairs: float = 0.0,
 ) -> PairLoader:
   """Batches of {'source', 'driving': (B,S,S,3) float32 in [0,1]; 'source_landmarks',
   'driving_landmarks', 'onset_landmarks': (B,68,2) float32 px; 'label': (B,) int32;
@@ -261,6 +281,9 @@ def pair_loader(
     frame_store: '' reads clip records; 'auto' or a local folder reads the split's decoded
       frames from a memory-mapped store there (`me_fomm.data.frame_store`, built on first use):
       a pair then copies two frames instead of reading a whole record and decoding two images.
+    motion_pairs: the fraction of pairs whose driving frame is drawn by how far its landmarks moved
+      from the source frame's (`moving_frame`) rather than uniformly; 0 is FOMM's sampling (and
+      draws nothing more).
   """
   if batch_size < 1:
     raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
@@ -287,7 +310,9 @@ def pair_loader(
   ds = grain.MapDataset.source(
     EpochOrder(source, indices, seed, num_epochs, pairs_per_clip, cache_clips)
   )
-  ds = ds.random_map(PairTransform(augment, image_size), seed=seed)
+  if not 0.0 <= motion_pairs <= 1.0:
+    raise ValueError(f"motion_pairs must be in [0, 1], got {motion_pairs!r}.")
+  ds = ds.random_map(PairTransform(augment, image_size, motion_pairs), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   read = (
     None
@@ -323,6 +348,7 @@ LOADER_FIELDS = (
   "pairs_per_clip",
   "cache_clips",
   "frame_store",
+  "motion_pairs",
 )
 
 

@@ -285,3 +285,26 @@ def test_similarity_warp_moves_pixels_and_landmarks_together():
   plain = next(pipeline.pair_loader(SOURCE, 4, seed=1))
   assert warped["source"].shape == plain["source"].shape
   assert not np.array_equal(warped["source_landmarks"], plain["source_landmarks"])
+
+
+def test_motion_pairs_draw_the_frames_that_moved():
+  n = 8
+  clip = _clip(0, n=n)
+  # A still face whose landmarks move in frames 5 and 6 only (a micro-expression's apex).
+  clip["landmarks"] = np.broadcast_to(clip["landmarks"][:1], (n, 68, 2)).copy()
+  clip["landmarks"][5:7] += 1.5
+  drawn = {}
+  for share in (0.0, 1.0):
+    t = pipeline.PairTransform(A.AugmentConfig.none(), motion_pairs=share)
+    pairs = [t(clip, np.random.default_rng(s))["frame_indices"] for s in range(200)]
+    # Pairs whose two frames differ in landmarks: one frame in the apex, the other not.
+    drawn[share] = np.mean([(i in (5, 6)) != (j in (5, 6)) for i, j in pairs])
+  # Uniform pairs cross the apex 2 * (2/8) * (6/7) = 43% of the time; motion pairs always do.
+  assert 0.3 < drawn[0.0] < 0.56 and drawn[1.0] == 1.0
+  # Off, it draws what FOMM's sampling draws: two distinct frames, uniformly, and nothing more.
+  off = pipeline.PairTransform(A.AugmentConfig.none())
+  for s in range(20):
+    expected = np.random.default_rng(s).choice(n, size=2, replace=False)
+    np.testing.assert_array_equal(off(clip, np.random.default_rng(s))["frame_indices"], expected)
+  with pytest.raises(ValueError, match="motion_pairs"):
+    pipeline.pair_loader([clip], batch_size=1, motion_pairs=1.5)
