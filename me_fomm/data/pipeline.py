@@ -311,7 +311,9 @@ def pair_loader(
     EpochOrder(source, indices, seed, num_epochs, pairs_per_clip, cache_clips)
   )
   if not 0.0 <= motion_pairs <= 1.0:
-    raise ValueError(f"motion_pairs must be in [0, 1], got {motion_pairs!r}.")
+    raise ValueError(
+      f"motion_pairs (config.data.motion_pairs) must be a share in [0, 1], got {motion_pairs!r}."
+    )
   ds = ds.random_map(PairTransform(augment, image_size, motion_pairs), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   read = (
