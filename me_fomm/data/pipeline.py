@@ -293,6 +293,10 @@ def pair_loader(
   augment = as_augment_config(augment)
   if pairs_per_clip < 1:
     raise ValueError(f"pairs_per_clip must be >= 1, got {pairs_per_clip}.")
+  if not 0.0 <= motion_pairs <= 1.0:
+    raise ValueError(
+      f"motion_pairs (config.data.motion_pairs) must be a share in [0, 1], got {motion_pairs!r}."
+    )
   if frame_store:
     from me_fomm.data import frame_store as store
 
@@ -310,10 +314,6 @@ def pair_loader(
   ds = grain.MapDataset.source(
     EpochOrder(source, indices, seed, num_epochs, pairs_per_clip, cache_clips)
   )
-  if not 0.0 <= motion_pairs <= 1.0:
-    raise ValueError(
-      f"motion_pairs (config.data.motion_pairs) must be a share in [0, 1], got {motion_pairs!r}."
-    )
   ds = ds.random_map(PairTransform(augment, image_size, motion_pairs), seed=seed)
   ds = ds.batch(batch_size, drop_remainder=drop_remainder)
   read = (
