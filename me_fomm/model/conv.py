@@ -9,10 +9,15 @@ batch 2). Here it is the same sum written as one matrix product per kernel tap (
     dL/dK[i, j] = sum over (n, y, x) of  x_pad[n, y + i, x + j, :]^T  g[n, y, x, :]      (Cin x Cout)
 
 with x_pad the zero-padded input and g = dL/dy: the same FLOPs as a convolution, in the dense matrix
-products the CPU libraries are fast at (3-4x faster for the generator's 3x3 layers at 256x256; the
-figures, and where it is slower instead, are in `per_tap_pays`). GPU and TPU keep
-XLA's own gradient: the choice is made from the backend when the function is traced.
-`ME_FOMM_CPU_PATHS=0` keeps XLA's gradient on CPU too (for comparisons).
+products the CPU libraries are fast at (3-4x faster for the generator's 3x3 layers at 256x256). For
+large kernels with few output channels (the 7x7 heads) it is one product with the patches of g
+instead (`patches_kernel_grad`). Which form a layer gets, with the figures, is `kernel_grad_form`.
+
+The decoder's nearest-x2-upsample-then-3x3 blocks run on CPU in the sub-pixel form of the same sum
+(`upsample_conv2d`): 16 instead of 36 multiply-adds per input pixel and channel pair.
+
+GPU and TPU keep XLA's own convolutions: the choice is made from the backend when the function is
+traced. `ME_FOMM_CPU_PATHS=0` keeps XLA's forms on CPU too (for comparisons).
 """
 
 from __future__ import annotations
@@ -51,20 +56,59 @@ def per_tap_kernel_grad(x, g, kernel_shape, padding):
   return jnp.stack(rows)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _cpu_conv(x, kernel, padding):
+def patches_kernel_grad(x, g, kernel_shape, padding):
+  """dL/dK (kh, kw, Cin, Cout) of `_plain(x, K, padding)` given g = dL/dy, as one matrix product
+  with the patches of whichever side has fewer channels (im2col, Chellapilla et al. 2006).
+
+  Cin <= Cout: the input's patches P[n, y, x, (i, j, c)] = x_pad[n, y + i, x + j, c], and
+  dL/dK = P^T g. Cout < Cin: the same sum re-indexed over the input's pixels (u, v),
+      dL/dK[i, j] = sum over (n, u, v) of  x[n, u, v, :]^T  g_z[n, u + kh - 1 - i, v + kw - 1 - j, :]
+  with g_z = g zero-padded by (kh - 1 - pad) on each side (a negative pad crops), so the patches are
+  of g, Cout channels a tap. Either way the patches hold kh * kw * min(Cin, Cout) values a pixel.
+  """
+  kh, kw, cin, cout = kernel_shape
+  (pt, pb), (pl, pr) = padding
+  ho, wo = g.shape[1:3]
+  acc = jnp.float32 if x.dtype == jnp.bfloat16 else None
+  contract = (((0,), (0,)), ((), ()))
+  if cin <= cout:
+    xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+    cols = [xp[:, i : i + ho, j : j + wo] for i in range(kh) for j in range(kw)]
+    cols = jnp.concatenate(cols, axis=-1).reshape(-1, kh * kw * cin)
+    dk = jax.lax.dot_general(cols, g.reshape(-1, cout), contract, preferred_element_type=acc)
+    return dk.reshape(kh, kw, cin, cout)
+  h, w = x.shape[1:3]
+  zero = jnp.zeros((), g.dtype)
+  gz = jax.lax.pad(
+    g, zero, ((0, 0, 0), (kh - 1 - pt, kh - 1 - pb, 0), (kw - 1 - pl, kw - 1 - pr, 0), (0, 0, 0))
+  )
+  cols = [
+    gz[:, kh - 1 - i : kh - 1 - i + h, kw - 1 - j : kw - 1 - j + w]
+    for i in range(kh)
+    for j in range(kw)
+  ]
+  cols = jnp.concatenate(cols, axis=-1).reshape(-1, kh * kw * cout)
+  dk = jax.lax.dot_general(x.reshape(-1, cin), cols, contract, preferred_element_type=acc)
+  return jnp.moveaxis(dk.reshape(cin, kh, kw, cout), 0, 2)
+
+
+_KERNEL_GRADS = {"per_tap": per_tap_kernel_grad, "patches": patches_kernel_grad}
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _cpu_conv(x, kernel, padding, form):
   return _plain(x, kernel, padding)
 
 
-def _cpu_conv_fwd(x, kernel, padding):
+def _cpu_conv_fwd(x, kernel, padding, form):
   return _plain(x, kernel, padding), (x, kernel)
 
 
-def _cpu_conv_bwd(padding, residuals, g):
+def _cpu_conv_bwd(padding, form, residuals, g):
   x, kernel = residuals
   _, input_vjp = jax.vjp(lambda v: _plain(v, kernel, padding), x)
   (dx,) = input_vjp(g)
-  dk = per_tap_kernel_grad(x, g, kernel.shape, padding).astype(kernel.dtype)
+  dk = _KERNEL_GRADS[form](x, g, kernel.shape, padding).astype(kernel.dtype)
   return dx, dk
 
 
@@ -78,28 +122,81 @@ def cpu_paths() -> bool:
   return jax.default_backend() == "cpu" and os.environ.get("ME_FOMM_CPU_PATHS", "1") != "0"
 
 
-def per_tap_pays(kernel_shape, image_shape=None) -> bool:
-  """Whether the per-tap kernel gradient beats XLA:CPU's for a kernel of this shape on images of
-  `image_shape` (N, H, W, C).
+def kernel_grad_form(kernel_shape, image_shape=None) -> str:
+  """Which CPU kernel gradient to trace for a kernel of this shape on images of `image_shape`
+  (N, H, W, C): 'per_tap', 'patches' or 'xla' (XLA:CPU's own), by where each was measured fastest.
 
-  Measured on a 2-core EPYC (jax 0.10.2, XNNPACK on), dL/dK alone: 3x3 64->128 at 256x256 batch 2
-  1509 -> 484 ms, 3x3 256->256 at 64x64 batch 2 304 -> 117 ms, 3x3 128->128 at 32x32 batch 8 91 ->
-  49 ms (alone); but in the demo's whole training step (64 px, its 64-channel layers at 16x16 and
-  below) it made the step slower (8.3 -> 6.2 pairs/s), so it is kept to images of 64x64 and more. 7x7 kernels (49 small products; 64->3 at 256x256: 705 -> 1309 ms) and layers with
-  fewer than 64 channels on a side (3x3 8->16: 1.1 -> 6.1 ms) are faster in XLA's form.
+  Measured on a 2-core EPYC (jax 0.10.2, XNNPACK on), dL/dK alone, batch 2:
+  - per tap, 3x3 with >= 64 channels on both sides on images of 64x64 and more: 3x3 64->128 at
+    256x256 1509 -> 484 ms, 3x3 256->256 at 64x64 304 -> 117 ms. On smaller images it made the
+    demo's whole training step slower (8.3 -> 6.2 pairs/s) though it was faster alone.
+  - patches of the gradient, kernels larger than 3x3 with fewer output than input channels and
+    >= 64 inputs (49 taps of few channels make one product instead of 49 thin ones): 7x7 64->3 at
+    256x256 361 -> 118 ms (per tap 1089), 7x7 108->11 at 64x64 60 -> 25 ms, 7x7 108->1 77 -> 2 ms.
+  - XLA's elsewhere: 7x7 3->64 at 256x256 (XLA 79, per tap 87, patches 146 ms), 7x7 35->40.
   """
   kh, kw, cin, cout = kernel_shape
   big_image = image_shape is None or image_shape[1] * image_shape[2] >= 64 * 64
-  return kh * kw <= 9 and min(cin, cout) >= 64 and big_image
+  if kh * kw <= 9 and min(cin, cout) >= 64 and big_image:
+    return "per_tap"
+  if kh * kw > 9 and cout < cin and cin >= 64:
+    return "patches"
+  return "xla"
 
 
 def conv2d(x, kernel, padding) -> jax.Array:
   """Stride-1 convolution, NHWC x HWIO -> NHWC; `padding` ((top, bottom), (left, right)) zeros.
 
-  Equal to `jax.lax.conv_general_dilated` in value and gradients; on CPU its kernel gradient is the
-  per-tap matrix product of the module doc where that is faster (`per_tap_pays`).
+  Equal to `jax.lax.conv_general_dilated` in value and gradients; on CPU its kernel gradient is a
+  matrix product of the module doc where that was measured faster (`kernel_grad_form`).
   """
   padding = tuple(tuple(int(v) for v in p) for p in padding)
-  if cpu_paths() and per_tap_pays(kernel.shape, x.shape):
-    return _cpu_conv(x, kernel, padding)
+  form = kernel_grad_form(kernel.shape, x.shape) if cpu_paths() else "xla"
+  if form != "xla":
+    return _cpu_conv(x, kernel, padding, form)
   return _plain(x, kernel, padding)
+
+
+def upsample_nearest2(x):
+  """F.interpolate(scale_factor=2), nearest: every pixel repeated 2x2."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+# Which input row (offset -1, 0, +1 from a) each 3x3 tap reads for the output row 2a + phase, after
+# nearest x2 upsampling: phase 0 reads rows a-1 (tap 0) and a (taps 1, 2); phase 1 rows a (taps 0, 1)
+# and a+1 (tap 2). Rows of the matrices: the two input rows; columns: the three taps.
+_PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
+
+
+def polyphase_kernel(kernel):
+  """(3, 3, Cin, Cout) -> (2, 2, Cin, 4 Cout): the 2x2 kernel of each output phase (p, q) of a 3x3
+  convolution of a nearest-x2-upsampled input, phases stacked (p, q)-major on the output axis."""
+  a = jnp.asarray(_PHASE_TAPS, jnp.float32)  # (phase, input row, tap)
+  k = jnp.einsum("pri,qsj,ijco->rscpqo", a, a, kernel.astype(jnp.float32))
+  cin, cout = kernel.shape[2:]
+  return k.reshape(2, 2, cin, 4 * cout).astype(kernel.dtype)
+
+
+def upsample_conv2d(x, kernel, padding) -> jax.Array:
+  """`conv2d(upsample_nearest2(x), kernel, padding)`: nearest x2 upsampling, then the convolution.
+
+  On CPU, a 3x3 kernel with padding 1 (every decoder block of FOMM) runs as the sub-pixel
+  (polyphase) form of the same sum: each of the four output phases (row and column parity) of the
+  upsampled convolution reads a 2x2 neighbourhood of the input with summed taps (`polyphase_kernel`),
+  so one 2x2 convolution with 4 Cout outputs on the input's grid, interleaved afterwards (depth to
+  space), replaces the 3x3 one on the 4x larger grid: 16 multiply-adds a pixel of the input per
+  channel pair instead of 36, and the upsampled tensor is never made. Equal in value and gradients
+  up to float rounding (tests/model/test_conv.py); GPU and TPU keep the plain form.
+  """
+  padding = tuple(tuple(int(v) for v in p) for p in padding)
+  if not (cpu_paths() and kernel.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1))):
+    return conv2d(upsample_nearest2(x), kernel, padding)
+  n, h, w, _ = x.shape
+  cout = kernel.shape[3]
+  # Output row r of the 2x2 convolution of the 1-padded input reads input rows r - 1 and r: phase 0
+  # of output row 2a needs r = a, phase 1 r = a + 1.
+  y = conv2d(x, polyphase_kernel(kernel), ((1, 1), (1, 1)))  # (N, h + 1, w + 1, 4 Cout)
+  y = y.reshape(n, h + 1, w + 1, 2, 2, cout)
+  rows = [jnp.stack([y[:, p : p + h, q : q + w, p, q] for q in (0, 1)], axis=3) for p in (0, 1)]
+  y = jnp.stack(rows, axis=2)  # (N, h, 2, w, 2, Cout)
+  return y.reshape(n, 2 * h, 2 * w, cout)

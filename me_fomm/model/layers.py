@@ -40,6 +40,8 @@ class Conv2d(nn.Module):
     kernel_size: (kh, kw) or an int.
     padding: symmetric zero padding per side (PyTorch's `padding=`).
     kernel_init / bias_init: override the PyTorch default (the Jacobian head starts at the identity).
+    upsample: nearest x2 upsampling of the input first (F.interpolate before the conv), computed
+      without the upsampled tensor where `conv.upsample_conv2d` can.
   """
 
   features: int
@@ -49,6 +51,7 @@ class Conv2d(nn.Module):
   dtype: Dtype = jnp.float32
   kernel_init: Any = None
   bias_init: Any = None
+  upsample: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -65,7 +68,8 @@ class Conv2d(nn.Module):
       (kh, kw, x.shape[-1], self.features),
       jnp.float32,
     )
-    y = conv.conv2d(x.astype(self.dtype), kernel.astype(self.dtype), ((ph, ph), (pw, pw)))
+    op = conv.upsample_conv2d if self.upsample else conv.conv2d
+    y = op(x.astype(self.dtype), kernel.astype(self.dtype), ((ph, ph), (pw, pw)))
     if self.use_bias:
       bias = self.param(
         "bias", self.bias_init or torch_uniform_init(fan_in), (self.features,), jnp.float32
@@ -135,14 +139,12 @@ def avg_pool2(x):
   return x.reshape(b, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
-def upsample_nearest2(x):
-  """F.interpolate(scale_factor=2), nearest: every pixel repeated 2x2."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
-
-
-def _conv_norm_relu(x, train: bool, features: int, kernel_size: int, padding: int, dtype):
-  """conv -> BN -> ReLU as the submodules 'conv' and 'norm' of the module whose compact method calls it."""
-  x = Conv2d(features, kernel_size, padding, dtype=dtype, name="conv")(x)
+def _conv_norm_relu(
+  x, train: bool, features: int, kernel_size: int, padding: int, dtype, upsample: bool = False
+):
+  """conv -> BN -> ReLU as the submodules 'conv' and 'norm' of the module whose compact method calls it
+  (`upsample`: nearest x2 before the conv, `Conv2d.upsample`)."""
+  x = Conv2d(features, kernel_size, padding, dtype=dtype, upsample=upsample, name="conv")(x)
   return nn.relu(BatchNorm2d(dtype=dtype, name="norm")(x, train))
 
 
@@ -178,7 +180,7 @@ class UpBlock2d(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    return _conv_norm_relu(upsample_nearest2(x), train, self.features, 3, 1, self.dtype)
+    return _conv_norm_relu(x, train, self.features, 3, 1, self.dtype, upsample=True)
 
 
 class ResBlock2d(nn.Module):

@@ -1,5 +1,5 @@
-"""The CPU paths (`me_fomm.model.conv`): the per-tap kernel gradient and the pyramid's blur as matrix
-products equal XLA's convolutions in value and gradients, and are traced on CPU only."""
+"""The CPU paths (`me_fomm.model.conv`): the per-tap and patches kernel gradients and the pyramid's blur
+as matrix products equal XLA's convolutions in value and gradients, and are traced on CPU only."""
 
 import jax
 import jax.numpy as jnp
@@ -15,15 +15,26 @@ def _plain(x, k, padding):
   )
 
 
+@pytest.mark.parametrize("form", ["per_tap", "patches"])
 @pytest.mark.parametrize(
   "kernel,cin,cout,pad,size",
-  [(3, 5, 7, 1, 12), (7, 3, 4, 3, 10), (1, 6, 2, 0, 8), (3, 4, 3, 0, 9), (5, 2, 3, 2, 7)],
+  [
+    (3, 5, 7, 1, 12),
+    (7, 3, 4, 3, 10),
+    (7, 6, 2, 3, 9),
+    (1, 6, 2, 0, 8),
+    (3, 4, 3, 0, 9),
+    (5, 2, 3, 2, 7),
+    (3, 5, 2, 2, 6),
+    (1, 6, 2, 1, 5),
+  ],
 )
 def test_value_and_gradients_equal_jax_grad_of_the_plain_convolution(
-  monkeypatch, kernel, cin, cout, pad, size
+  monkeypatch, form, kernel, cin, cout, pad, size
 ):
   assert conv.cpu_paths()  # the suite runs on CPU: this is the path under test
-  monkeypatch.setattr(conv, "per_tap_pays", lambda *shapes: True)  # small shapes, the same path
+  # Small shapes, the same paths (Cin <= Cout and Cout < Cin take different patches).
+  monkeypatch.setattr(conv, "kernel_grad_form", lambda *shapes: form)
   rng = np.random.default_rng(kernel * 10 + cin)
   x = jnp.asarray(rng.standard_normal((2, size, size + 1, cin)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((kernel, kernel, cin, cout)), jnp.float32)
@@ -51,15 +62,19 @@ def test_the_cpu_path_is_a_custom_gradient_on_cpu_and_xla_elsewhere(monkeypatch)
   assert "custom_vjp" not in text()
 
 
-def test_the_per_tap_gradient_is_chosen_where_it_was_measured_faster():
-  assert conv.per_tap_pays((3, 3, 64, 128)) and conv.per_tap_pays((1, 1, 256, 64))
-  assert not conv.per_tap_pays((7, 7, 64, 3)) and not conv.per_tap_pays((3, 3, 8, 16))
-  assert conv.per_tap_pays((3, 3, 64, 64), (2, 64, 64, 64))
-  assert not conv.per_tap_pays((3, 3, 64, 64), (8, 16, 16, 64))
+def test_each_kernel_gradient_is_chosen_where_it_was_measured_faster():
+  form = conv.kernel_grad_form
+  assert form((3, 3, 64, 128)) == form((1, 1, 256, 64)) == "per_tap"
+  assert form((3, 3, 64, 64), (2, 64, 64, 64)) == "per_tap"
+  assert (
+    form((7, 7, 64, 3), (2, 256, 256, 64)) == form((7, 7, 108, 1), (2, 64, 64, 108)) == "patches"
+  )
+  assert form((7, 7, 3, 64), (2, 256, 256, 3)) == form((3, 3, 8, 16), (2, 64, 64, 8)) == "xla"
 
 
-def test_bfloat16_kernel_gradient_is_close_to_float32(monkeypatch):
-  monkeypatch.setattr(conv, "per_tap_pays", lambda *shapes: True)
+@pytest.mark.parametrize("form", ["per_tap", "patches"])
+def test_bfloat16_kernel_gradient_is_close_to_float32(monkeypatch, form):
+  monkeypatch.setattr(conv, "kernel_grad_form", lambda *shapes: form)
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.standard_normal((2, 8, 8, 4)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((3, 3, 4, 5)), jnp.float32)
@@ -86,3 +101,34 @@ def test_pyramid_blur_as_matrices_equals_the_strided_convolution(monkeypatch, sc
   assert cpu_value.shape == conv_value.shape
   np.testing.assert_allclose(cpu_value, conv_value, rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(cpu_grad, conv_grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cin,cout,h,w", [(3, 5, 6, 7), (8, 4, 5, 5), (64, 64, 16, 16)])
+def test_upsampled_convolution_equals_upsample_then_convolve(cin, cout, h, w):
+  rng = np.random.default_rng(cin + h)
+  x = jnp.asarray(rng.standard_normal((2, h, w, cin)), jnp.float32)
+  k = jnp.asarray(rng.standard_normal((3, 3, cin, cout)), jnp.float32)
+  pad = ((1, 1), (1, 1))
+  plain = lambda x, k: _plain(conv.upsample_nearest2(x), k, pad)
+  wgt = jnp.asarray(rng.standard_normal((2, 2 * h, 2 * w, cout)), jnp.float32)
+  loss = lambda f: lambda x, k: jnp.sum(wgt * jnp.tanh(f(x, k)))
+  want = plain(x, k)
+  np.testing.assert_allclose(
+    conv.upsample_conv2d(x, k, pad), want, rtol=1e-5, atol=1e-5 * float(jnp.abs(want).max())
+  )
+  got = jax.jit(jax.grad(loss(lambda x, k: conv.upsample_conv2d(x, k, pad)), argnums=(0, 1)))(x, k)
+  exp = jax.jit(jax.grad(loss(plain), argnums=(0, 1)))(x, k)
+  for g, e in zip(got, exp):
+    np.testing.assert_allclose(g, e, rtol=2e-5, atol=2e-5 * float(jnp.abs(e).max()))
+
+
+def test_the_polyphase_form_is_traced_on_cpu_only(monkeypatch):
+  x, k = jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
+  shape = lambda: [
+    e.outvars[0].aval.shape
+    for e in jax.make_jaxpr(lambda x, k: conv.upsample_conv2d(x, k, ((1, 1), (1, 1))))(x, k).eqns
+    if e.primitive.name == "conv_general_dilated"
+  ]
+  assert shape() == [(1, 9, 9, 16)]  # 2x2 kernel, four phases, on the input's grid
+  monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+  assert shape() == [(1, 16, 16, 4)]  # upsampled, then XLA's 3x3 convolution
