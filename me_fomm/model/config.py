@@ -50,6 +50,9 @@ def _base() -> ml_collections.ConfigDict:
         num_blocks=5,
         scale_factor=0.25,
         location_heatmaps=False,
+        # Ours, 0 = off: weight of each keypoint's driving Gaussian added to its mask logit
+        # (dense_motion.DenseMotionNetwork.mask_prior).
+        mask_prior=0.0,
       ),
     )
   )

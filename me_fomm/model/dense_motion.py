@@ -72,6 +72,12 @@ class DenseMotionNetwork(nn.Module):
   # which it learns for the training faces alone; with the location channel the masks can follow the
   # keypoints of any face.
   location_heatmaps: bool = False
+  # Ours, 0 = off (the published models): added to each keypoint's mask logit, this weight times its
+  # driving-frame Gaussian G(z; kp_D) (1 at the keypoint). With keypoints that follow landmarks on any
+  # face (tip24) the masks then start from, and keep, "the motion of the keypoint nearest here" instead
+  # of having to find the keypoints from appearance, which a few training faces cannot teach: on an
+  # unseen face the learned masks mix each keypoint's motion with the still background's.
+  mask_prior: float = 0.0
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -88,9 +94,11 @@ class DenseMotionNetwork(nn.Module):
     # Hourglass input: per candidate k the channels [H_k, warped source], flattened k-major as torch's
     # view(bs, -1, h, w) of the (B, K+1, C+1, h, w) tensor.
     parts = [heat[..., None]]
-    if self.location_heatmaps:
+    if self.location_heatmaps or self.mask_prior:
       loc = geometry.kp2gaussian(kp_driving["value"], (h, w), self.kp_variance)
-      parts.append(jnp.concatenate([jnp.zeros_like(loc[..., :1]), loc], axis=-1)[..., None])
+      loc = jnp.concatenate([jnp.zeros_like(loc[..., :1]), loc], axis=-1)  # background first
+    if self.location_heatmaps:
+      parts.append(loc[..., None])
     stacked = jnp.concatenate(
       parts + [jnp.moveaxis(deformed, 1, 3)], axis=-1
     )  # (B, h, w, K+1, C+1 [+1])
@@ -98,8 +106,10 @@ class DenseMotionNetwork(nn.Module):
     prediction = layers.Hourglass(
       self.block_expansion, self.num_blocks, self.max_features, self.dtype, name="hourglass"
     )(x, train)
-    mask = layers.Conv2d(k1, 7, 3, dtype=self.dtype, name="mask")(prediction)
-    mask = jax.nn.softmax(mask.astype(jnp.float32), axis=-1)
+    mask = layers.Conv2d(k1, 7, 3, dtype=self.dtype, name="mask")(prediction).astype(jnp.float32)
+    if self.mask_prior:
+      mask = mask + self.mask_prior * loc.astype(jnp.float32)
+    mask = jax.nn.softmax(mask, axis=-1)
     out["mask"] = mask
     out["deformation"] = jnp.einsum(
       "bhwk,bkhwc->bhwc", mask, motion, precision=jax.lax.Precision.HIGHEST

@@ -31,11 +31,19 @@ def test_variants_fields():
     "per_frame",
   )
   assert fomm.generator.dense_motion.to_dict() == dict(
-    block_expansion=64, max_features=1024, num_blocks=5, scale_factor=0.25, location_heatmaps=False
+    block_expansion=64,
+    max_features=1024,
+    num_blocks=5,
+    scale_factor=0.25,
+    location_heatmaps=False,
+    mask_prior=0.0,
   )
   # Our options are off in every published variant.
   assert not any(
-    c.generator.pixel_skip or c.generator.dense_motion.location_heatmaps for c in (fomm, seed, tip)
+    c.generator.pixel_skip
+    or c.generator.dense_motion.location_heatmaps
+    or c.generator.dense_motion.mask_prior
+    for c in (fomm, seed, tip)
   )
   assert (fomm.discriminator.scales, fomm.discriminator.sn, fomm.dtype) == ([1], True, "float32")
 

@@ -209,3 +209,24 @@ def test_generator_pixel_skip_blends_the_exactly_warped_source():
     )
     m = model_lib.build_models(bad)
     model_lib.init_variables(m, bad, jax.random.key(0))
+
+
+def test_mask_prior_gives_each_keypoint_the_pixels_around_it():
+  from me_fomm.model import dense_motion
+
+  net = dense_motion.DenseMotionNetwork(
+    num_kp=3, block_expansion=4, max_features=16, num_blocks=2, scale_factor=0.5, mask_prior=40.0
+  )
+  src = images(1)
+  kp_s = {"value": jnp.asarray([[[-0.5, -0.5], [0.5, -0.4], [0.0, 0.5]]], jnp.float32)}
+  kp_d = {"value": kp_s["value"] + 0.02}
+  v = net.init(jax.random.key(0), src, kp_d, kp_s)
+  out = net.apply(v, src, kp_d, kp_s)
+  mask = np.asarray(out["mask"][0])  # (h, w, K + 1), background first
+  h, w = mask.shape[:2]
+  for k, (x, y) in enumerate(np.asarray(kp_d["value"][0])):
+    col, row = round((x + 1) / 2 * (w - 1)), round((y + 1) / 2 * (h - 1))
+    assert mask[row, col].argmax() == k + 1 and mask[row, col, k + 1] > 0.99
+  # Far from every keypoint the learned logits decide, as without the prior.
+  off = net.clone(mask_prior=0.0).apply(v, src, kp_d, kp_s)
+  np.testing.assert_allclose(out["mask"][0, -1, 0], off["mask"][0, -1, 0], atol=1e-3)
