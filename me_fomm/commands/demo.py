@@ -184,6 +184,7 @@ def run(opts, progress: bool = True) -> dict:
       tmp,
       batch_size=config.evaluate.batch_size,
       descriptor_every=config.evaluate.get("descriptor_every", 1),
+      adapt_scale=config.evaluate.get("adapt_scale", False),
       progress=progress,
       verdicts_fn=demo_verdicts,
       personalize=personalize_config(config),

@@ -52,6 +52,7 @@ OPTIONS = (
   O.string("au_model", None, "AU motion model of au_driven (default: the FACS patterns)."),
   O.integer("image_size", None, "Stored resolution to read (default: the dataset's default)."),
   O.BATCH_SIZE,
+  O.ADAPT_SCALE,
   O.OVERWRITE,
   O.EXPECT_CONFIG,
   O.STEP,
@@ -98,6 +99,7 @@ def run(opts, progress: bool = True) -> dict:
       progress=progress,
       recognition=recognition,
       descriptor_every=opts.descriptor_every,
+      adapt_scale=opts.adapt_scale,
     )
   result["paths"] = {
     k: os.path.join(out, os.path.relpath(v, tmp)) for k, v in result["paths"].items()

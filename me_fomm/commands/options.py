@@ -139,6 +139,11 @@ EXPECT_CONFIG = string(
 BATCH_SIZE = integer("batch_size", 32, "Frames per compiled batch.")
 DATA_DIR = string("data_dir", None, "TFDS data dir (where `me-fomm prepare` wrote the records).")
 
+# FOMM's adapt_movement_scale: generate, megc and evaluate (cross-identity).
+ADAPT_SCALE = boolean(
+  "adapt_scale", False, "Scale the relative motion by the ratio of the keypoint hull areas."
+)
+
 # How a driving clip's motion is transferred and what is written: generate and megc.
 GENERATION = (
   BATCH_SIZE,
@@ -148,9 +153,7 @@ GENERATION = (
     "The target (and a file/folder driving clip) are already aligned face crops: only resize them.",
   ),
   boolean("absolute", False, "Absolute keypoints instead of motion relative to the onset frame."),
-  boolean(
-    "adapt_scale", False, "Scale the relative motion by the ratio of the keypoint hull areas."
-  ),
+  ADAPT_SCALE,
   real("magnify", 1.0, "Motion magnification alpha (1 = as driven)."),
   strings(
     "regions",

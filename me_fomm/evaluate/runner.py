@@ -210,7 +210,12 @@ def make_generate_fn(animator, progress: bool = True, au_model=None):
 
 
 def make_personalized_generate_fn(
-  model: pipeline.LoadedModel, config, batch_size: int = 32, progress: bool = True, au_model=None
+  model: pipeline.LoadedModel,
+  config,
+  batch_size: int = 32,
+  progress: bool = True,
+  au_model=None,
+  adapt_scale: bool = False,
 ):
   """Like `make_generate_fn`, but the generator is first fine-tuned on each new target photo alone
   (`me_fomm.generate.personalize`, test-time personalisation); one fine-tuning per target identity."""
@@ -235,7 +240,9 @@ def make_personalized_generate_fn(
         time.time() - t0,
       )
       cache.clear()
-      cache[key] = Animator(model.models, v, model.config, batch_size=batch_size)
+      cache[key] = Animator(
+        model.models, v, model.config, adapt_scale=adapt_scale, batch_size=batch_size
+      )
     return make_generate_fn(cache[key], progress, au_model)(case)
 
   return generate
@@ -256,9 +263,13 @@ def evaluate(
   recognition=None,
   au_model=None,
   descriptor_every: int = 1,
+  adapt_scale: bool = False,
 ) -> dict:
   """Scores `protocols` for the model and the baseline and writes the report into `out_dir`.
 
+  `adapt_scale`: the generated motion is scaled by the target's face size against the driving
+  face's (FOMM's adapt_movement_scale: the square root of their keypoint hull areas' ratio); it
+  matters in cross-identity cases, where the faces differ (a clip drives itself at scale 1).
   `descriptor_every`: identity descriptors (AED) on every k-th frame only (`M.FaceAnalyzer`); 1 is
   FOMM's protocol.
 
@@ -289,9 +300,9 @@ def evaluate(
 
     # The frames are upscaled to >= 256 px before detection, where faces are >= 100 px: no upsampling.
     analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0), descriptor_every=descriptor_every)
-  animator = pipeline.make_animator(model, batch_size=batch_size)
+  animator = pipeline.make_animator(model, adapt_scale=adapt_scale, batch_size=batch_size)
   gen_cross = (
-    make_personalized_generate_fn(model, personalize, batch_size, progress)
+    make_personalized_generate_fn(model, personalize, batch_size, progress, None, adapt_scale)
     if personalize
     else make_generate_fn(animator, progress)
   )
@@ -300,7 +311,7 @@ def evaluate(
   if "au_driven" in protocols:
     coded = [c for c in cross if au_motion_of(c, au_model) is not None]
     gen_au = (
-      make_personalized_generate_fn(model, personalize, batch_size, progress, au_model)
+      make_personalized_generate_fn(model, personalize, batch_size, progress, au_model, adapt_scale)
       if personalize
       else make_generate_fn(animator, progress, au_model)
     )
@@ -346,6 +357,7 @@ def evaluate(
     image_size=int(model.config.image_size),
     clips=len(clips),
     descriptor_every=analyzer.descriptor_every,
+    adapt_scale=bool(adapt_scale),
     **timings,
   )
   paths = report_lib.write_report(
