@@ -162,35 +162,31 @@ def upsample_nearest2(x):
   return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
 
 
-# Which input row (offset -1, 0, +1 from a) each 3x3 tap reads for the output row 2a + phase, after
-# nearest x2 upsampling: phase 0 reads rows a-1 (tap 0) and a (taps 1, 2); phase 1 rows a (taps 0, 1)
-# and a+1 (tap 2). Rows of the matrices: the two input rows; columns: the three taps.
-_PHASE_TAPS = ((1.0, 0.0, 0.0), (0.0, 1.0, 1.0)), ((1.0, 1.0, 0.0), (0.0, 0.0, 1.0))
-
-
 def polyphase_kernel(kernel):
   """(3, 3, Cin, Cout) -> (2, 2, Cin, 4 Cout): the 2x2 kernel of each output phase (p, q) of a 3x3
-  convolution of a nearest-x2-upsampled input, phases stacked (p, q)-major on the output axis."""
-  a = jnp.asarray(_PHASE_TAPS, jnp.float32)  # (phase, input row, tap)
-  k = jnp.einsum("pri,qsj,ijco->rscpqo", a, a, kernel.astype(jnp.float32))
-  cin, cout = kernel.shape[2:]
-  return k.reshape(2, 2, cin, 4 * cout).astype(kernel.dtype)
+  convolution of a nearest-x2-upsampled input, phases stacked (p, q)-major on the output axis.
 
-
-def upsample_conv2d(x, kernel, padding) -> jax.Array:
-  """`conv2d(upsample_nearest2(x), kernel, padding)`: nearest x2 upsampling, then the convolution.
-
-  On CPU, a 3x3 kernel with padding 1 (every decoder block of FOMM) runs as the sub-pixel
-  (polyphase) form of the same sum: each of the four output phases (row and column parity) of the
-  upsampled convolution reads a 2x2 neighbourhood of the input with summed taps (`polyphase_kernel`),
-  so one 2x2 convolution with 4 Cout outputs on the input's grid, interleaved afterwards (depth to
-  space), replaces the 3x3 one on the 4x larger grid: 16 multiply-adds a pixel of the input per
-  channel pair instead of 36, and the upsampled tensor is never made. Equal in value and gradients
-  up to float rounding (tests/model/test_conv.py); GPU and TPU keep the plain form.
+  After the upsampling, output row 2a + p reads input rows: phase 0, row a - 1 with tap 0 and row a
+  with taps 1 + 2; phase 1, row a with taps 0 + 1 and row a + 1 with tap 2 (columns alike).
   """
-  padding = tuple(tuple(int(v) for v in p) for p in padding)
-  if not (cpu_paths() and kernel.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1))):
-    return conv2d(upsample_nearest2(x), kernel, padding)
+  k = kernel.astype(jnp.float32)
+
+  def phases(k, axis):  # (3, ...) taps -> (2 phases, 2 input offsets, ...) along `axis`
+    t0, t1, t2 = (jax.lax.index_in_dim(k, i, axis, keepdims=False) for i in range(3))
+    return jnp.stack([jnp.stack([t0, t1 + t2]), jnp.stack([t0 + t1, t2])])
+
+  rows = phases(k, 0)  # (p, r, 3, Cin, Cout)
+  both = phases(rows, 2)  # (q, s, p, r, Cin, Cout)
+  cin, cout = kernel.shape[2:]
+  out = jnp.transpose(both, (3, 1, 4, 2, 0, 5))  # (r, s, Cin, p, q, Cout)
+  return out.reshape(2, 2, cin, 4 * cout).astype(kernel.dtype)
+
+
+def _plain_upsample_conv(x, kernel, padding):
+  return conv2d(upsample_nearest2(x), kernel, padding)
+
+
+def _polyphase_upsample_conv(x, kernel):
   n, h, w, _ = x.shape
   cout = kernel.shape[3]
   # Output row r of the 2x2 convolution of the 1-padded input reads input rows r - 1 and r: phase 0
@@ -200,3 +196,46 @@ def upsample_conv2d(x, kernel, padding) -> jax.Array:
   rows = [jnp.stack([y[:, p : p + h, q : q + w, p, q] for q in (0, 1)], axis=3) for p in (0, 1)]
   y = jnp.stack(rows, axis=2)  # (N, h, 2, w, 2, Cout)
   return y.reshape(n, 2 * h, 2 * w, cout)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _upsample_conv(x, kernel, padding):
+  return _polyphase_upsample_conv(x, kernel)
+
+
+def _upsample_conv_fwd(x, kernel, padding):
+  return _polyphase_upsample_conv(x, kernel), (x, kernel)
+
+
+def _upsample_conv_bwd(padding, residuals, g):
+  # The gradients of the plain form: differentiated, the sub-pixel form measured slower (its
+  # interleave and the 2x2 kernels' transposed convolutions; fomm_vox's step 5.6 -> 6.7 s).
+  x, kernel = residuals
+  _, vjp = jax.vjp(lambda x, k: _plain_upsample_conv(x, k, padding), x, kernel)
+  return vjp(g)
+
+
+_upsample_conv.defvjp(_upsample_conv_fwd, _upsample_conv_bwd)
+
+
+def upsample_conv2d(x, kernel, padding) -> jax.Array:
+  """`conv2d(upsample_nearest2(x), kernel, padding)`: nearest x2 upsampling, then the convolution.
+
+  On CPU, a 3x3 kernel with padding 1 (every decoder block of FOMM) is evaluated in the sub-pixel
+  (polyphase) form of the same sum: each of the four output phases (row and column parity) of the
+  upsampled convolution reads a 2x2 neighbourhood of the input with summed taps (`polyphase_kernel`),
+  so one 2x2 convolution with 4 Cout outputs on the input's grid, interleaved afterwards (depth to
+  space), replaces the 3x3 one on the 4x larger grid: 16 multiply-adds a pixel of the input per
+  channel pair instead of 36, and the upsampled tensor is never made. Its gradients are those of the
+  plain form. Equal in value and gradients up to float rounding (tests/model/test_conv.py); GPU and
+  TPU keep the plain form.
+  """
+  padding = tuple(tuple(int(v) for v in p) for p in padding)
+  n, h, w, _ = x.shape
+  # The 2x2 kernels are made from the 3x3 one at every call: 16/9 of its size, which costs more than
+  # it saves on the smallest grids (the hourglasses' inner levels: 4x4 in, 2048 -> 512 channels,
+  # 24 -> 44 ms), so those keep the plain form.
+  polyphase = kernel.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1)) and n * h * w >= 256
+  if not (cpu_paths() and polyphase):
+    return _plain_upsample_conv(x, kernel, padding)
+  return _upsample_conv(x, kernel, padding)

@@ -103,8 +103,9 @@ def test_pyramid_blur_as_matrices_equals_the_strided_convolution(monkeypatch, sc
   np.testing.assert_allclose(cpu_grad, conv_grad, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cin,cout,h,w", [(3, 5, 6, 7), (8, 4, 5, 5), (64, 64, 16, 16)])
+@pytest.mark.parametrize("cin,cout,h,w", [(3, 5, 16, 17), (8, 4, 12, 11), (64, 64, 16, 16)])
 def test_upsampled_convolution_equals_upsample_then_convolve(cin, cout, h, w):
+  assert 2 * h * w >= 256  # grids the sub-pixel form is traced for
   rng = np.random.default_rng(cin + h)
   x = jnp.asarray(rng.standard_normal((2, h, w, cin)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((3, 3, cin, cout)), jnp.float32)
@@ -123,12 +124,16 @@ def test_upsampled_convolution_equals_upsample_then_convolve(cin, cout, h, w):
 
 
 def test_the_polyphase_form_is_traced_on_cpu_only(monkeypatch):
-  x, k = jnp.ones((1, 8, 8, 4)), jnp.ones((3, 3, 4, 4))
-  shape = lambda: [
-    e.outvars[0].aval.shape
-    for e in jax.make_jaxpr(lambda x, k: conv.upsample_conv2d(x, k, ((1, 1), (1, 1))))(x, k).eqns
-    if e.primitive.name == "conv_general_dilated"
-  ]
-  assert shape() == [(1, 9, 9, 16)]  # 2x2 kernel, four phases, on the input's grid
+  k = jnp.ones((3, 3, 4, 4))
+  text = lambda x: str(
+    jax.make_jaxpr(lambda x: conv.upsample_conv2d(x, k, ((1, 1), (1, 1))))(x)
+  ).replace(" ", "")
+  # 2x2 kernel, four phases, on the input's grid (1 + 16 rows and columns, 4 x 4 channels).
+  assert "f32[1,17,17,16]" in text(jnp.ones((1, 16, 16, 4)))
+  # The smallest grids keep the plain form (the kernel's transform costs more than it saves).
+  assert "f32[1,16,16,4]" in text(jnp.ones((1, 8, 8, 4))) and "f32[1,9,9" not in text(
+    jnp.ones((1, 8, 8, 4))
+  )
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-  assert shape() == [(1, 16, 16, 4)]  # upsampled, then XLA's 3x3 convolution
+  small = text(jnp.ones((1, 16, 16, 4)))
+  assert "f32[1,32,32,4]" in small and "f32[1,17,17,16]" not in small  # upsample, XLA's conv
