@@ -231,11 +231,12 @@ def upsample_conv2d(x, kernel, padding) -> jax.Array:
   TPU keep the plain form.
   """
   padding = tuple(tuple(int(v) for v in p) for p in padding)
-  n, h, w, _ = x.shape
+  h, w = x.shape[1:3]
   # The 2x2 kernels are made from the 3x3 one at every call: 16/9 of its size, which costs more than
   # it saves on the smallest grids (the hourglasses' inner levels: 4x4 in, 2048 -> 512 channels,
-  # 24 -> 44 ms), so those keep the plain form.
-  polyphase = kernel.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1)) and n * h * w >= 256
+  # 24 -> 44 ms), so grids under 16x16 keep the plain form. (The grid, not the batch: an exported
+  # program's batch is symbolic.)
+  polyphase = kernel.shape[:2] == (3, 3) and padding == ((1, 1), (1, 1)) and h * w >= 256
   if not (cpu_paths() and polyphase):
     return _plain_upsample_conv(x, kernel, padding)
   return _upsample_conv(x, kernel, padding)

@@ -103,9 +103,9 @@ def test_pyramid_blur_as_matrices_equals_the_strided_convolution(monkeypatch, sc
   np.testing.assert_allclose(cpu_grad, conv_grad, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("cin,cout,h,w", [(3, 5, 16, 17), (8, 4, 12, 11), (64, 64, 16, 16)])
+@pytest.mark.parametrize("cin,cout,h,w", [(3, 5, 16, 17), (8, 4, 16, 20), (64, 64, 16, 16)])
 def test_upsampled_convolution_equals_upsample_then_convolve(cin, cout, h, w):
-  assert 2 * h * w >= 256  # grids the sub-pixel form is traced for
+  assert h * w >= 256  # grids the sub-pixel form is traced for
   rng = np.random.default_rng(cin + h)
   x = jnp.asarray(rng.standard_normal((2, h, w, cin)), jnp.float32)
   k = jnp.asarray(rng.standard_normal((3, 3, cin, cout)), jnp.float32)
