@@ -15,7 +15,7 @@
    an apex motion map and a magnified GIF),
 5. says whether the trained model beats the baseline on motion fidelity and on AKD against the ground truth.
 
-About 10 to 16 minutes on two CPU cores (by how busy they are); `--quick` runs the same chain at toy
+About 5 to 16 minutes on two CPU cores (by the machine and how busy it is); `--quick` runs the same chain at toy
 size (tests, smoke checks).
 
 Workdir layout: data/ (TFDS records), train/ (checkpoints, metrics), generated/ (videos), report/.

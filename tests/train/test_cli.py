@@ -58,6 +58,7 @@ def test_config_files_and_variants():
   d = demo.get_config()
   assert d.model.image_size == 64 and d.data.name == "synthetic_me/demo"
   assert d.model.variant == "tip24" and d.loss.landmark_flow == 300 and d.total_steps == 800
+  assert d.model.generator.dense_motion.mask_prior == 10 and d.evaluate.adapt_scale
   q = demo.get_config("seed,quick")
   assert q.model.variant == "seed" and q.data.name == "synthetic_me/small" and q.total_steps == 3
   assert q.model.kp_detector.block_expansion == 4 and q.loss.equivariance_value == 0
