@@ -302,7 +302,7 @@ def evaluate(
     analyzer = M.FaceAnalyzer(LandmarkDetector(upsample=0), descriptor_every=descriptor_every)
   animator = pipeline.make_animator(model, adapt_scale=adapt_scale, batch_size=batch_size)
   gen_cross = (
-    make_personalized_generate_fn(model, personalize, batch_size, progress, None, adapt_scale)
+    make_personalized_generate_fn(model, personalize, batch_size, progress, adapt_scale=adapt_scale)
     if personalize
     else make_generate_fn(animator, progress)
   )
@@ -311,7 +311,9 @@ def evaluate(
   if "au_driven" in protocols:
     coded = [c for c in cross if au_motion_of(c, au_model) is not None]
     gen_au = (
-      make_personalized_generate_fn(model, personalize, batch_size, progress, au_model, adapt_scale)
+      make_personalized_generate_fn(
+        model, personalize, batch_size, progress, au_model, adapt_scale=adapt_scale
+      )
       if personalize
       else make_generate_fn(animator, progress, au_model)
     )

@@ -56,6 +56,16 @@ def per_tap_kernel_grad(x, g, kernel_shape, padding):
   return jnp.stack(rows)
 
 
+def _patches(a, kh, kw, h, w, reverse=False):
+  """(N, h + kh - 1, w + kw - 1, C) -> (N h w, kh kw C): the kh x kw window at each of the h x w
+  positions, taps (i, j)-major; `reverse` reads tap (i, j) at offset (kh - 1 - i, kw - 1 - j)."""
+  taps = [(i, j) for i in range(kh) for j in range(kw)]
+  if reverse:
+    taps = [(kh - 1 - i, kw - 1 - j) for i, j in taps]
+  cols = jnp.concatenate([a[:, i : i + h, j : j + w] for i, j in taps], axis=-1)
+  return cols.reshape(-1, kh * kw * a.shape[-1])
+
+
 def patches_kernel_grad(x, g, kernel_shape, padding):
   """dL/dK (kh, kw, Cin, Cout) of `_plain(x, K, padding)` given g = dL/dy, as one matrix product
   with the patches of whichever side has fewer channels (im2col, Chellapilla et al. 2006).
@@ -68,26 +78,16 @@ def patches_kernel_grad(x, g, kernel_shape, padding):
   """
   kh, kw, cin, cout = kernel_shape
   (pt, pb), (pl, pr) = padding
-  ho, wo = g.shape[1:3]
   acc = jnp.float32 if x.dtype == jnp.bfloat16 else None
   contract = (((0,), (0,)), ((), ()))
   if cin <= cout:
     xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-    cols = [xp[:, i : i + ho, j : j + wo] for i in range(kh) for j in range(kw)]
-    cols = jnp.concatenate(cols, axis=-1).reshape(-1, kh * kw * cin)
+    cols = _patches(xp, kh, kw, *g.shape[1:3])
     dk = jax.lax.dot_general(cols, g.reshape(-1, cout), contract, preferred_element_type=acc)
     return dk.reshape(kh, kw, cin, cout)
-  h, w = x.shape[1:3]
-  zero = jnp.zeros((), g.dtype)
-  gz = jax.lax.pad(
-    g, zero, ((0, 0, 0), (kh - 1 - pt, kh - 1 - pb, 0), (kw - 1 - pl, kw - 1 - pr, 0), (0, 0, 0))
-  )
-  cols = [
-    gz[:, kh - 1 - i : kh - 1 - i + h, kw - 1 - j : kw - 1 - j + w]
-    for i in range(kh)
-    for j in range(kw)
-  ]
-  cols = jnp.concatenate(cols, axis=-1).reshape(-1, kh * kw * cout)
+  pads = ((0, 0, 0), (kh - 1 - pt, kh - 1 - pb, 0), (kw - 1 - pl, kw - 1 - pr, 0), (0, 0, 0))
+  gz = jax.lax.pad(g, jnp.zeros((), g.dtype), pads)
+  cols = _patches(gz, kh, kw, *x.shape[1:3], reverse=True)
   dk = jax.lax.dot_general(x.reshape(-1, cin), cols, contract, preferred_element_type=acc)
   return jnp.moveaxis(dk.reshape(cin, kh, kw, cout), 0, 2)
 

@@ -131,9 +131,8 @@ def test_the_polyphase_form_is_traced_on_cpu_only(monkeypatch):
   # 2x2 kernel, four phases, on the input's grid (1 + 16 rows and columns, 4 x 4 channels).
   assert "f32[1,17,17,16]" in text(jnp.ones((1, 16, 16, 4)))
   # The smallest grids keep the plain form (the kernel's transform costs more than it saves).
-  assert "f32[1,16,16,4]" in text(jnp.ones((1, 8, 8, 4))) and "f32[1,9,9" not in text(
-    jnp.ones((1, 8, 8, 4))
-  )
+  small = text(jnp.ones((1, 8, 8, 4)))
+  assert "f32[1,16,16,4]" in small and "f32[1,9,9" not in small
   monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
-  small = text(jnp.ones((1, 16, 16, 4)))
-  assert "f32[1,32,32,4]" in small and "f32[1,17,17,16]" not in small  # upsample, XLA's conv
+  gpu = text(jnp.ones((1, 16, 16, 4)))
+  assert "f32[1,32,32,4]" in gpu and "f32[1,17,17,16]" not in gpu  # upsample, XLA's conv
