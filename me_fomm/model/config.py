@@ -7,6 +7,7 @@ Field names are the contract in DESIGN.md ("Model config").
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 import ml_collections
@@ -124,6 +125,12 @@ def validate(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         f"model config: {name}.scale_factor={s} must be 1/n for an integer n >= 1 "
         "(the anti-aliased downsampling keeps every n-th pixel)"
       )
+  prior = cfg.generator.dense_motion.get("mask_prior", 0.0)  # absent in older checkpoints: off
+  if not (math.isfinite(prior) and prior >= 0):
+    raise ValueError(
+      f"model config: generator.dense_motion.mask_prior={prior} must be a finite weight >= 0 "
+      "(0 = off, the published models; the demo uses 10)"
+    )
   if not cfg.discriminator.scales:
     raise ValueError("model config: discriminator.scales is empty; the original uses [1]")
   return cfg

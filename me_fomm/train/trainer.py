@@ -114,9 +114,14 @@ def make_pair_loader(config, local_batch: int, shard_index: int, shard_count: in
 
 
 def validate_config(config) -> None:
+  from me_fomm.model import config as model_config_lib
+
   def need(cond, msg):
     if not cond:
       raise ValueError(f"training config: {msg}")
+
+  # The model's own checks too, here: building the models comes after the workdir is made.
+  model_config_lib.validate(config.model)
 
   need(config.batch_size > 0, f"batch_size={config.batch_size} must be positive")
   need(

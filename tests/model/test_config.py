@@ -61,6 +61,9 @@ def test_overrides_and_errors():
     config_lib.model_config("fomm", **{"kp_detector.scale_factor": 0.3})
   with pytest.raises(ValueError, match="18 AU keypoints"):
     config_lib.model_config("seed", num_kp=10)
+  for bad in (-1.0, float("nan")):
+    with pytest.raises(ValueError, match="mask_prior"):
+      config_lib.model_config("tip24", **{"generator.dense_motion.mask_prior": bad})
   with pytest.raises(ValueError, match="dtype"):
     config_lib.model_config("fomm", dtype="float16")
 

@@ -68,6 +68,17 @@ def test_config_files_and_variants():
     seed.get_config("vox")
 
 
+def test_a_bad_model_field_stops_training_before_the_workdir_is_made(tmp_path):
+  from me_fomm.train import trainer
+  from me_fomm_experiments.configs import demo
+
+  c = demo.get_config()
+  c.model.generator.dense_motion.mask_prior = -1.0
+  with pytest.raises(ValueError, match="mask_prior=-1.0 must be a finite weight >= 0"):
+    trainer.train(c, str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
 def test_lr_schedule_drops_tenfold_at_epoch_milestones():
   from me_fomm.train.state import lr_schedule
 
